@@ -1,0 +1,77 @@
+"""incus-api-web: a JSON API and admin dashboard for Incus containers and their NAT rules."""
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, request
+from flask_babel import Babel
+
+from .auth import login_manager
+from .config import DEFAULT_INSTANCE_PATH, PROJECT_ROOT, load_config, persistent_secret
+from .db import Database
+from .errors import register_error_handlers
+from .incus import Incus
+from .nat import NatTable
+from .service import Services, build_services
+
+LANGUAGES = ("zh", "en")
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+@dataclass
+class Backend:
+    """What the blueprints reach through ``current_app.extensions["incus_api"]``."""
+
+    db: Database
+    incus: Incus
+    nat: NatTable
+    services: Services
+
+
+def select_locale():
+    chosen = request.cookies.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES, default=LANGUAGES[0])
+
+
+def create_app(config=None, instance_path=None):
+    """Build the app. ``config`` overrides the environment (tests pass a temporary DATABASE).
+
+    No call to the Incus daemon happens here: the client is made on the first request.
+    """
+    instance_path = Path(instance_path or DEFAULT_INSTANCE_PATH)
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(load_config(instance_path=instance_path))
+    app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = persistent_secret(instance_path / "secret_key")
+    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_REQUEST_BYTES)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).with_name("translations")))
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db = Database(app.config["DATABASE"])
+    db.migrate()
+    incus = Incus(app.config["INCUS_SOCKET"], operation_timeout=app.config["OPERATION_TIMEOUT"])
+    nat = NatTable()
+    app.extensions["incus_api"] = Backend(db=db, incus=incus, nat=nat, services=build_services(incus, nat, db, app.config))
+
+    login_manager.init_app(app)
+    Babel(app, locale_selector=select_locale)
+    register_error_handlers(app)
+
+    from .api import bp as api_bp
+
+    app.register_blueprint(api_bp)
+
+    from .cli import register_commands
+
+    register_commands(app)
+    return app

@@ -1,0 +1,62 @@
+"""Administrative commands: ``python3 -m incus_api <command>`` (or ``flask --app app <command>``)."""
+import secrets
+
+import click
+from flask import current_app
+
+from .auth import API_SECRET_SETTING, api_hash, api_secret, create_user
+
+
+def backend():
+    return current_app.extensions["incus_api"]
+
+
+@click.command("init-db")
+def init_db_command():
+    """Apply migrations, create the admin user if missing, print the X-API-Hash."""
+    db = backend().db
+    applied = db.migrate()
+    click.echo(f"database: {db.path} (schema version {db.schema_version}; applied {applied or 'none'})")
+    username = current_app.config.get("ADMIN_USERNAME") or "admin"
+    password = current_app.config.get("ADMIN_PASSWORD")
+    exists = db.query_one("SELECT 1 FROM users WHERE username = ?", (username,)) is not None
+    if password:
+        create_user(db, username, password)
+        click.echo(f"admin user: {username} (password from ADMIN_PASSWORD)")
+    elif not exists:
+        password = secrets.token_urlsafe(12)
+        create_user(db, username, password)
+        click.echo(f"admin user: {username}  password: {password}  (shown once: note it, change it in the dashboard)")
+    else:
+        click.echo(f"admin user: {username} (unchanged)")
+    echo_api_hash()
+
+
+def echo_api_hash():
+    secret = api_secret(current_app.config, backend().db)
+    source = "API_SECRET_KEY" if current_app.config.get("API_SECRET_KEY") else "database"
+    click.echo(f"X-API-Hash: {api_hash(secret)}  (SHA-256 of the API secret from the {source})")
+
+
+@click.group("api-secret")
+def api_secret_group():
+    """Show or regenerate the API secret."""
+
+
+@api_secret_group.command("show")
+def api_secret_show():
+    echo_api_hash()
+
+
+@api_secret_group.command("regenerate")
+def api_secret_regenerate():
+    """New secret in the database; the old X-API-Hash stops working at once."""
+    if current_app.config.get("API_SECRET_KEY"):
+        raise click.ClickException("API_SECRET_KEY is set in the environment/config file: change it there")
+    backend().db.set_setting(API_SECRET_SETTING, secrets.token_urlsafe(32))
+    echo_api_hash()
+
+
+def register_commands(app):
+    app.cli.add_command(init_db_command)
+    app.cli.add_command(api_secret_group)

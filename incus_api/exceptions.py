@@ -1,0 +1,64 @@
+"""Domain errors. Adapters and services raise these; ``errors.py`` turns them into responses.
+
+Each class carries the HTTP status and the JSON ``status`` value the seed's API contract uses, so
+the mapping lives in one place and no view needs its own try/except.
+"""
+
+
+class AppError(Exception):
+    http_status = 500
+    json_status = "error"
+
+    def __init__(self, template, data=None, **params):
+        """``template`` is an English message marked with ``N_`` (translated when answering),
+        ``params`` fill its ``{placeholders}``, ``data`` adds fields to the JSON answer."""
+        self.template = template
+        self.params = params
+        self.data = data or {}
+        super().__init__(self.message)
+
+    @property
+    def message(self):
+        return self.template.format(**self.params)
+
+    def to_dict(self, translate=str):
+        return {
+            "status": self.json_status,
+            "message": translate(self.template).format(**self.params),
+            **self.data,
+        }
+
+
+class BadInput(AppError):
+    http_status = 400
+
+
+class Unauthorized(AppError):
+    http_status = 401
+
+
+class NotFound(AppError):
+    http_status = 404
+    json_status = "NotFound"
+
+
+class Conflict(AppError):
+    http_status = 409
+
+
+class IncusError(AppError):
+    """Incus refused or failed an operation; the message is the daemon's reason."""
+
+
+class IncusUnavailable(AppError):
+    """The Incus daemon cannot be reached (stopped, socket missing, permission denied)."""
+
+    http_status = 503
+
+
+class OperationTimeout(AppError):
+    http_status = 504
+
+
+class NatError(AppError):
+    """The kernel refused a NAT rule change (python-iptables)."""

@@ -1,0 +1,190 @@
+"""Incus adapter: the daemon's REST API over its unix socket, through pylxd. No Flask here.
+
+pylxd's model objects make one request per object (and websockets for exec), so the hot paths use
+pylxd's raw API node (``client.api``) with ``recursion`` and recorded exec output instead.
+The client is created on first use, not at import or app creation: the service starts (and
+answers 503) while the daemon is down, and reconnects by itself when it is back.
+"""
+import contextlib
+import os
+import threading
+from dataclasses import dataclass
+
+import requests
+from pylxd import Client
+from pylxd import exceptions as pylxd_errors
+
+from .exceptions import Conflict, IncusError, IncusUnavailable, NotFound, OperationTimeout
+from .i18n import N_
+
+OPERATION_SUCCESS = 200
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class Incus:
+    def __init__(self, socket_path, operation_timeout=300):
+        self.socket_path = socket_path
+        self.operation_timeout = operation_timeout
+        self._client = None
+        self._client_lock = threading.Lock()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def api(self):
+        """pylxd's raw REST node for ``/1.0``."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._connect()
+        return self._client.api
+
+    def _connect(self):
+        if not os.path.exists(self.socket_path):
+            raise IncusUnavailable(
+                N_("The Incus daemon is not running (no socket at {socket}). Start it: systemctl start incus"),
+                socket=self.socket_path,
+            )
+        try:
+            return Client(endpoint=self.socket_path)
+        except (pylxd_errors.ClientConnectionFailed, requests.RequestException, OSError) as exc:
+            raise IncusUnavailable(N_("Cannot reach the Incus daemon: {reason}"), reason=str(exc)) from exc
+
+    @contextlib.contextmanager
+    def _translated(self, instance=None):
+        """Turn pylxd/requests failures into domain errors carrying the daemon's reason."""
+        try:
+            yield
+        except pylxd_errors.NotFound as exc:
+            if instance is not None:
+                raise NotFound(N_("Container {name} does not exist"), name=instance) from exc
+            raise NotFound(N_("Not found in Incus: {reason}"), reason=str(exc)) from exc
+        except pylxd_errors.LXDAPIException as exc:
+            raise IncusError(N_("Incus error: {reason}"), reason=str(exc)) from exc
+        except requests.Timeout as exc:
+            raise OperationTimeout(N_("Incus did not answer in time: {reason}"), reason=str(exc)) from exc
+        except (requests.ConnectionError, pylxd_errors.ClientConnectionFailed, OSError) as exc:
+            raise IncusUnavailable(N_("Cannot reach the Incus daemon: {reason}"), reason=str(exc)) from exc
+
+    def _get(self, node, instance=None, **params):
+        with self._translated(instance):
+            return node.get(params=params or None).json()["metadata"]
+
+    def _wait(self, response, timeout=None):
+        """Wait for the background operation a POST/PUT/DELETE started; its metadata on success."""
+        body = response.json()
+        if body.get("type") != "async":
+            return body.get("metadata")
+        operation_id = body["operation"].rsplit("/", 1)[-1]
+        timeout = timeout or self.operation_timeout
+        with self._translated():
+            try:
+                result = self.api.operations[operation_id].wait.get(
+                    params={"timeout": timeout}, timeout=timeout + 10
+                ).json()["metadata"]
+            except pylxd_errors.LXDAPIException as exc:
+                # A failed operation answers the wait with an error response.
+                raise IncusError(N_("Incus error: {reason}"), reason=str(exc)) from exc
+        if result["status_code"] == OPERATION_SUCCESS:
+            return result.get("metadata")
+        if result["status_code"] in (103, 105):  # still running / pending after the timeout
+            raise OperationTimeout(
+                N_("Incus operation '{description}' did not finish within {timeout} s"),
+                description=result.get("description", ""), timeout=timeout,
+            )
+        raise IncusError(N_("Incus error: {reason}"), reason=result.get("err") or result.get("status"))
+
+    # -- instances --------------------------------------------------------------------------
+
+    def instance(self, name):
+        """One instance with its state, snapshots and backups (one request)."""
+        return self._get(self.api.instances[name], instance=name, recursion=1)
+
+    def instance_state(self, name):
+        return self._get(self.api.instances[name].state, instance=name)
+
+    def exists(self, name):
+        try:
+            self._get(self.api.instances[name], instance=name)
+            return True
+        except NotFound:
+            return False
+
+    def instances(self):
+        """Every instance without state (fast); pair with ``leases()`` for addresses."""
+        return self._get(self.api.instances, recursion=1)
+
+    def leases(self, network):
+        """DHCP leases of a managed network: hostname, hwaddr, address, type."""
+        return self._get(self.api.networks[network].leases)
+
+    def create(self, name, source, start=True):
+        """Create (and start) a container; returns when the operation has finished."""
+        body = {"name": name, "type": "container", "source": source, "start": start}
+        with self._translated():
+            response = self.api.instances.post(json=body)
+        self._wait(response)
+
+    def change_state(self, name, action, force=False, timeout=30):
+        body = {"action": action, "force": force, "timeout": timeout}
+        with self._translated(name):
+            response = self.api.instances[name].state.put(json=body)
+        self._wait(response, timeout=timeout + 30)
+
+    def delete(self, name):
+        with self._translated(name):
+            response = self.api.instances[name].delete()
+        self._wait(response)
+
+    def update_devices(self, name, devices, etag=None):
+        """PATCH the instance's local devices (e.g. pin the NIC's ipv4.address)."""
+        headers = {"If-Match": etag} if etag else None
+        with self._translated(name):
+            response = self.api.instances[name].patch(json={"devices": devices}, headers=headers)
+        self._wait(response)
+
+    def exec(self, name, argv, timeout):
+        """Run ``argv`` (no shell) with recorded output: two plain REST calls, no websockets."""
+        body = {
+            "command": argv,
+            "wait-for-websocket": False,
+            "interactive": False,
+            "record-output": True,
+            "environment": {"HOME": "/root", "USER": "root", "LANG": "C.UTF-8"},
+        }
+        with self._translated(name):
+            response = self.api.instances[name]["exec"].post(json=body)
+        metadata = self._wait(response, timeout=timeout)
+        outputs = metadata.get("output") or {}
+        stdout = self._fetch_log(outputs.get("1"))
+        stderr = self._fetch_log(outputs.get("2"))
+        return ExecResult(exit_code=metadata.get("return", -1), stdout=stdout, stderr=stderr)
+
+    def _fetch_log(self, path):
+        """Read and delete one recorded exec log (``/1.0/instances/<name>/logs/...``)."""
+        if not path:
+            return ""
+        node = self.api.instances
+        for part in path.split("/")[3:]:  # "/1.0/instances/<name>/logs/exec-output/<file>"
+            node = node[part]
+        with self._translated():
+            text = node.get(is_api=False).content.decode("utf-8", errors="replace")
+            node.delete()
+        return text
+
+    # -- images -----------------------------------------------------------------------------
+
+    def images(self):
+        return self._get(self.api.images, recursion=1)
+
+    def image_alias(self, alias):
+        return self._get(self.api.images.aliases[alias])
+
+    def ping(self):
+        return self._get(self.api)

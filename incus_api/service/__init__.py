@@ -1,0 +1,20 @@
+"""Use cases: each composes the Incus adapter, the NAT adapter and the database.
+
+Nothing here knows about HTTP; the ``api`` and ``dashboard`` blueprints call the same functions.
+"""
+from dataclasses import dataclass
+
+from .containers import ContainerService
+from .nat_rules import NatRuleService
+
+
+@dataclass
+class Services:
+    containers: ContainerService
+    nat_rules: NatRuleService
+
+
+def build_services(incus, nat, db, config):
+    nat_rules = NatRuleService(incus=incus, nat=nat, db=db)
+    containers = ContainerService(incus=incus, db=db, nat_rules=nat_rules, config=config)
+    return Services(containers=containers, nat_rules=nat_rules)

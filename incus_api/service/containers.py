@@ -1,0 +1,212 @@
+"""Container use cases: create, start/stop/restart/delete, exec, info."""
+import json
+import logging
+import re
+
+from ..config import parse_remotes
+from ..exceptions import BadInput, Conflict, IncusError, IncusUnavailable, NotFound, OperationTimeout
+from ..i18n import N_
+from .addresses import container_ipv4
+
+log = logging.getLogger(__name__)
+
+FINGERPRINT = re.compile(r"[0-9a-f]{12,64}")
+STOP_TIMEOUT = 30
+
+
+def image_source(image, remotes):
+    """The Incus ``source`` for an image reference: local alias, fingerprint, or ``remote:alias``."""
+    remote, sep, ref = image.partition(":")
+    if not sep:
+        remote, ref = "local", image
+    if remote == "local":
+        if FINGERPRINT.fullmatch(ref):
+            return {"type": "image", "fingerprint": ref}
+        return {"type": "image", "alias": ref}
+    if remote not in remotes:
+        raise BadInput(
+            N_("Unknown image remote '{remote}' (known: {known})"),
+            remote=remote, known=", ".join(sorted(remotes)) or "-",
+        )
+    return {
+        "type": "image",
+        "mode": "pull",
+        "server": remotes[remote],
+        "protocol": "simplestreams",
+        "alias": ref,
+    }
+
+
+def _reason(error):
+    return str(error.params.get("reason", error.message))
+
+
+class ContainerService:
+    def __init__(self, incus, db, nat_rules, config):
+        self.incus = incus
+        self.db = db
+        self.nat_rules = nat_rules
+        self.remotes = parse_remotes(config.get("IMAGE_REMOTES", ""))
+        self.exec_timeout = int(config.get("EXEC_TIMEOUT", 60))
+
+    # -- create -----------------------------------------------------------------------------
+
+    def create(self, name, image):
+        """Create and start ``name`` from ``image``; returns its info once it is Running."""
+        source = image_source(image, self.remotes)
+        if self.incus.exists(name):
+            raise Conflict(N_("Container {name} already exists"), name=name)
+        if "alias" in source and "server" not in source:
+            try:
+                self.incus.image_alias(source["alias"])
+            except NotFound:
+                raise BadInput(
+                    N_("Image '{image}' is not in the local image store (see the image list, or use remote:alias)"),
+                    image=image,
+                ) from None
+        try:
+            self.incus.create(name, source, start=True)
+        except IncusError as exc:
+            reason = _reason(exc)
+            if "already exists" in reason or "UNIQUE constraint failed" in reason:
+                raise Conflict(N_("Container {name} already exists"), name=name) from exc
+            raise IncusError(N_("Creating container {name} failed: {reason}"), name=name, reason=reason) from exc
+        return self.info(name)
+
+    # -- state changes ----------------------------------------------------------------------
+
+    def start(self, name):
+        return self._change_state(name, "start")
+
+    def stop(self, name):
+        return self._change_state(name, "stop")
+
+    def restart(self, name):
+        return self._change_state(name, "restart")
+
+    def _change_state(self, name, action):
+        """Graceful first (the guest shuts down cleanly), forced when it does not within the timeout.
+
+        Returns ``(status, already)``: the container's new status and whether it was already there.
+        """
+        try:
+            self.incus.change_state(name, action, force=False, timeout=STOP_TIMEOUT)
+        except (IncusError, OperationTimeout) as exc:
+            reason = _reason(exc)
+            if "already running" in reason or "already stopped" in reason:
+                return self._refresh_status(name), True
+            if action == "start":
+                raise IncusError(N_("{action} of container {name} failed: {reason}"), action=action, name=name, reason=reason) from exc
+            log.warning("graceful %s of %s failed (%s); forcing it", action, name, reason)
+            self.incus.change_state(name, action, force=True)
+        return self._refresh_status(name), False
+
+    def _refresh_status(self, name):
+        state = self.incus.instance_state(name)
+        status = state.get("status")
+        self._remember(name, status=status, ip=container_ipv4(state))
+        return status
+
+    def delete(self, name):
+        """Delete the container and its NAT rules; on failure, the rules are put back."""
+        if not self.incus.exists(name):
+            raise NotFound(N_("Container {name} does not exist"), name=name)
+        with self.nat_rules.removing_all_for(name) as removed:
+            try:
+                self.incus.change_state(name, "stop", force=True)
+            except IncusError as exc:
+                if "already stopped" not in _reason(exc):
+                    raise
+            self.incus.delete(name)
+            self.db.execute("DELETE FROM containers WHERE name = ?", (name,))
+        return len(removed)
+
+    # -- exec -------------------------------------------------------------------------------
+
+    def exec(self, name, argv):
+        try:
+            return self.incus.exec(name, argv, timeout=self.exec_timeout)
+        except IncusError as exc:
+            reason = _reason(exc)
+            if reason == "Command not found":
+                raise BadInput(N_("Command not found in container {name}: {command}"), name=name, command=argv[0]) from exc
+            if "not running" in reason:
+                raise BadInput(N_("Container {name} is not running"), name=name) from exc
+            raise
+        except OperationTimeout as exc:
+            raise OperationTimeout(
+                N_("The command did not finish within {timeout} s"), timeout=self.exec_timeout
+            ) from exc
+
+    # -- info -------------------------------------------------------------------------------
+
+    def info(self, name):
+        """Live information from Incus; the last known snapshot when Incus is unreachable."""
+        try:
+            instance = self.incus.instance(name)
+        except IncusUnavailable:
+            snapshot = self.snapshot(name)
+            if snapshot is None:
+                raise
+            return snapshot
+        except NotFound:
+            self.db.execute("DELETE FROM containers WHERE name = ?", (name,))
+            raise
+        info = shape_info(instance)
+        self._remember(name, info=info)
+        return info
+
+    def snapshot(self, name):
+        row = self.db.query_one("SELECT * FROM containers WHERE name = ?", (name,))
+        if row is None:
+            return None
+        info = json.loads(row["snapshot"]) if row["snapshot"] else {
+            "name": name, "status": row["status"], "ip": row["ip"], "created_at": row["created_at"],
+            "architecture": row["architecture"], "description": row["image"],
+            "profiles": [], "config": {}, "devices": {}, "snapshots": [], "state": {},
+        }
+        info.update(status=row["status"], ip=row["ip"], live_data_available=False, last_synced=row["last_synced"])
+        return info
+
+    def _remember(self, name, info=None, status=None, ip=None):
+        """Keep the last known state in the DB (served while Incus is down)."""
+        if info is not None:
+            self.db.execute(
+                """INSERT INTO containers (name, image, status, ip, architecture, created_at, snapshot, last_synced)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+                   ON CONFLICT(name) DO UPDATE SET image = excluded.image, status = excluded.status,
+                     ip = excluded.ip, architecture = excluded.architecture, created_at = excluded.created_at,
+                     snapshot = excluded.snapshot, last_synced = excluded.last_synced""",
+                (name, info["description"], info["status"], info["ip"], info["architecture"],
+                 info["created_at"], json.dumps(info)),
+            )
+        else:
+            self.db.execute(
+                """UPDATE containers SET status = ?, ip = ?, last_synced = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+                   WHERE name = ?""",
+                (status, ip, name),
+            )
+
+
+def shape_info(instance):
+    """The original project's info answer, so existing clients keep working."""
+    config = instance.get("config") or {}
+    state = instance.get("state") or {}
+    return {
+        "name": instance["name"],
+        "status": instance.get("status"),
+        "status_code": instance.get("status_code"),
+        "type": instance.get("type"),
+        "architecture": instance.get("architecture"),
+        "ephemeral": instance.get("ephemeral", False),
+        "created_at": instance.get("created_at"),
+        "profiles": instance.get("profiles") or [],
+        "config": config,
+        "devices": instance.get("devices") or {},
+        "snapshots": [s.get("name") if isinstance(s, dict) else s for s in instance.get("snapshots") or []],
+        "state": state,
+        "description": config.get("image.description") or instance.get("description") or "",
+        "image": config.get("image.description") or config.get("volatile.base_image", "")[:12],
+        "ip": container_ipv4(state),
+        "live_data_available": True,
+    }

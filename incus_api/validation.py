@@ -1,0 +1,79 @@
+"""Parsing of user input into typed values; every failure is a ``BadInput`` a person can act on."""
+import re
+import shlex
+
+from .exceptions import BadInput
+from .i18n import N_
+
+# Incus instance names are hostnames: letters, digits and hyphens, 1-63 characters, starting with
+# a letter and not ending with a hyphen.
+CONTAINER_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+IMAGE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:-]{0,254}")
+ACTIONS = ("start", "stop", "restart", "delete")
+PROTOCOLS = ("tcp", "udp")
+MAX_COMMAND_BYTES = 16 * 1024
+
+
+def required(form, field):
+    value = form.get(field)
+    if value is None or str(value).strip() == "":
+        raise BadInput(N_("The field '{field}' is required"), field=field)
+    return str(value)
+
+
+def container_name(value):
+    if value is None or value == "":
+        raise BadInput(N_("The field '{field}' is required"), field="name")
+    if not CONTAINER_NAME.fullmatch(value):
+        raise BadInput(
+            N_("Invalid container name '{name}': use 1-63 letters, digits and hyphens, starting with a letter and not ending with a hyphen"),
+            name=value[:80],
+        )
+    return value
+
+
+def image_ref(value):
+    value = value.strip()
+    if not IMAGE_REF.fullmatch(value):
+        raise BadInput(
+            N_("Invalid image '{image}': give a local alias, a fingerprint, or remote:alias such as images:debian/12"),
+            image=value[:80],
+        )
+    return value
+
+
+def action(value):
+    value = value.strip().lower()
+    if value not in ACTIONS:
+        raise BadInput(N_("Invalid action '{action}': use start, stop, restart or delete"), action=value[:40])
+    return value
+
+
+def port(value, field):
+    """A TCP/UDP port: plain decimal digits only (no sign, spaces, exponents or fractions)."""
+    text = str(value)
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise BadInput(N_("Invalid {field} '{value}': a port is a whole number from 1 to 65535"), field=field, value=text[:40])
+    return int(text)
+
+
+def protocol(value):
+    value = value.strip().lower()
+    if value not in PROTOCOLS:
+        raise BadInput(N_("Invalid protocol '{protocol}': use tcp or udp"), protocol=value[:40])
+    return value
+
+
+def command(value):
+    """Split a command line like a shell would, to run it without one."""
+    if len(value.encode("utf-8", errors="surrogatepass")) > MAX_COMMAND_BYTES:
+        raise BadInput(N_("The command is too long (at most {limit} bytes)"), limit=MAX_COMMAND_BYTES)
+    if "\x00" in value:
+        raise BadInput(N_("The command contains a NUL byte"))
+    try:
+        argv = shlex.split(value)
+    except ValueError as exc:
+        raise BadInput(N_("Cannot parse the command: {reason}"), reason=str(exc)) from exc
+    if not argv:
+        raise BadInput(N_("The field '{field}' is required"), field="command")
+    return argv
