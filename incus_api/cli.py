@@ -3,6 +3,7 @@ import secrets
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from .auth import API_SECRET_SETTING, api_hash, api_secret, create_user
 
@@ -12,6 +13,7 @@ def backend():
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command():
     """Apply migrations, create the admin user if missing, print the X-API-Hash."""
     db = backend().db
@@ -44,11 +46,13 @@ def api_secret_group():
 
 
 @api_secret_group.command("show")
+@with_appcontext
 def api_secret_show():
     echo_api_hash()
 
 
 @api_secret_group.command("regenerate")
+@with_appcontext
 def api_secret_regenerate():
     """New secret in the database; the old X-API-Hash stops working at once."""
     if current_app.config.get("API_SECRET_KEY"):

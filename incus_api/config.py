@@ -24,6 +24,7 @@ ENV_KEYS = (
     "OPERATION_TIMEOUT",
     "IMAGE_REMOTES",
     "LOG_LEVEL",
+    "NAT_TAG_PREFIX",
 )
 
 DEFAULTS = {
@@ -36,6 +37,8 @@ DEFAULTS = {
     # name=url pairs; "remote:alias" images are pulled from these simplestreams servers.
     "IMAGE_REMOTES": "images=https://images.linuxcontainers.org",
     "LOG_LEVEL": "INFO",
+    # Comment prefix that marks our iptables rules; the tests use their own.
+    "NAT_TAG_PREFIX": "incus-api-web:",
 }
 
 INT_KEYS = ("PORT", "EXEC_TIMEOUT", "OPERATION_TIMEOUT")

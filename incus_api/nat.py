@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .exceptions import NatError
 from .i18n import N_
 
-TAG_PREFIX = "incus-api-web:"
+DEFAULT_TAG_PREFIX = "incus-api-web:"
 CHAIN = "PREROUTING"
 XTABLES_LOCK = "/run/xtables.lock"
 
@@ -34,14 +34,10 @@ class Forward:
     container_ip: str
     container_port: int
 
-    @property
-    def tag(self):
-        return f"{TAG_PREFIX}{self.rule_id}"
 
-
-def rule_id_from_tag(comment):
-    if comment and comment.startswith(TAG_PREFIX):
-        suffix = comment[len(TAG_PREFIX):]
+def rule_id_from_tag(comment, prefix):
+    if comment and comment.startswith(prefix):
+        suffix = comment[len(prefix):]
         if suffix.isdigit():
             return int(suffix)
     return None
@@ -56,6 +52,14 @@ def _iptc():
 
 
 class NatTable:
+    """Our rules are those whose comment is ``<tag_prefix><rule id>``; every other rule is left alone."""
+
+    def __init__(self, tag_prefix=DEFAULT_TAG_PREFIX):
+        self.tag_prefix = tag_prefix
+
+    def tag(self, forward):
+        return f"{self.tag_prefix}{forward.rule_id}"
+
     @contextlib.contextmanager
     def _locked_chain(self):
         iptc = _iptc()
@@ -72,8 +76,7 @@ class NatTable:
             finally:
                 os.close(fd)
 
-    @staticmethod
-    def _build(iptc, forward):
+    def _build(self, iptc, forward):
         rule = iptc.Rule()
         rule.protocol = forward.protocol
         port_match = rule.create_match(forward.protocol)
@@ -83,7 +86,7 @@ class NatTable:
         local = rule.create_match("addrtype")
         local.dst_type = "LOCAL"
         comment = rule.create_match("comment")
-        comment.comment = forward.tag
+        comment.comment = self.tag(forward)
         target = rule.create_target("DNAT")
         target.to_destination = f"{forward.container_ip}:{forward.container_port}"
         return rule
@@ -103,7 +106,7 @@ class NatTable:
             # Not found as recorded (address changed, edited by hand): find it by its tag.
             removed = False
             for rule in chain.rules:
-                if self._tag_of(rule) == forward.tag:
+                if self._tag_of(rule) == self.tag(forward):
                     chain.delete_rule(rule)
                     removed = True
             return removed
@@ -113,7 +116,7 @@ class NatTable:
         found = {}
         with self._locked_chain() as (iptc, chain):
             for rule in chain.rules:
-                rule_id = rule_id_from_tag(self._tag_of(rule))
+                rule_id = rule_id_from_tag(self._tag_of(rule), self.tag_prefix)
                 if rule_id is None:
                     continue
                 target = rule.target.to_destination or ""

@@ -48,6 +48,66 @@ class ContainerService:
         self.nat_rules = nat_rules
         self.remotes = parse_remotes(config.get("IMAGE_REMOTES", ""))
         self.exec_timeout = int(config.get("EXEC_TIMEOUT", 60))
+        self.bridge = config.get("INCUS_BRIDGE", "incusbr0")
+
+    # -- list -------------------------------------------------------------------------------
+
+    def list_all(self):
+        """Every container for the dashboard: ``(rows, live)``.
+
+        Status comes from the instance list without state and addresses from the bridge's DHCP
+        leases: two cheap requests instead of a state query per container. When Incus is down,
+        the rows are the DB's last known state and ``live`` is False.
+        """
+        nat_counts = dict(self.db.query("SELECT container_name, COUNT(*) FROM nat_rules GROUP BY container_name"))
+        try:
+            instances = self.incus.instances()
+            leases = self._leases_by_hwaddr()
+        except IncusUnavailable:
+            rows = self.db.query("SELECT name, image, status, ip, created_at, last_synced FROM containers ORDER BY name")
+            return [dict(row, nat_rules=nat_counts.get(row["name"], 0)) for row in rows], False
+        rows = []
+        for instance in sorted(instances, key=lambda i: i["name"]):
+            config = instance.get("config") or {}
+            ip = None
+            if instance.get("status") == "Running":
+                hwaddrs = [v for k, v in config.items() if k.startswith("volatile.") and k.endswith(".hwaddr")]
+                ip = next((leases[h] for h in hwaddrs if h in leases), None)
+            rows.append({
+                "name": instance["name"],
+                "status": instance.get("status"),
+                "ip": ip,
+                "image": config.get("image.description") or config.get("volatile.base_image", "")[:12],
+                "created_at": instance.get("created_at"),
+                "nat_rules": nat_counts.get(instance["name"], 0),
+            })
+        self._remember_list(rows)
+        return rows, True
+
+    def _leases_by_hwaddr(self):
+        try:
+            leases = self.incus.leases(self.bridge)
+        except NotFound:  # no managed bridge of that name: no addresses from leases
+            return {}
+        return {
+            lease["hwaddr"].lower(): lease["address"]
+            for lease in leases or []
+            if lease.get("hwaddr") and "." in lease.get("address", "")
+        }
+
+    def _remember_list(self, rows):
+        with self.db.transaction() as conn:
+            conn.executemany(
+                """INSERT INTO containers (name, image, status, ip, created_at) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(name) DO UPDATE SET image = excluded.image, status = excluded.status,
+                     ip = excluded.ip, created_at = excluded.created_at,
+                     last_synced = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')""",
+                [(r["name"], r["image"], r["status"], r["ip"], r["created_at"]) for r in rows],
+            )
+            names = [r["name"] for r in rows]
+            conn.execute(
+                f"DELETE FROM containers WHERE name NOT IN ({','.join('?' * len(names))})", names
+            )
 
     # -- create -----------------------------------------------------------------------------
 

@@ -149,5 +149,5 @@ class NatRuleService:
                 try:
                     self.nat.add(forward)
                 except Exception:  # noqa: BLE001 - restoring is best effort; the sync repairs the rest
-                    log.exception("could not restore NAT rule %s", forward.tag)
+                    log.exception("could not restore NAT rule %s", forward.rule_id)
             raise

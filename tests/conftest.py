@@ -1,0 +1,175 @@
+"""Shared fixtures. Integration and browser tests run against the real Incus daemon, the real
+kernel (python-iptables) and real HTTP; they need root. Under CI they must run: when the host is
+not ready, the run fails instead of skipping them."""
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+API_SECRET = "test-api-secret"
+API_HEADERS = {"X-API-Hash": hashlib.sha256(API_SECRET.encode()).hexdigest()}
+TEST_IMAGE = "busybox"
+TEST_TAG_PREFIX = "incus-api-test:"
+INCUS_SOCKET = os.environ.get("INCUS_SOCKET", "/var/lib/incus/unix.socket")
+REAL_SUITES = ("integration", "browser")
+
+
+def host_problems():
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("not running as root")
+    if not os.path.exists(INCUS_SOCKET):
+        problems.append(f"no Incus socket at {INCUS_SOCKET} (run: bash install_incus.sh)")
+    if not shutil.which("iptables-legacy"):
+        problems.append("iptables-legacy is missing (apt-get install iptables)")
+    return problems
+
+
+def pytest_collection_modifyitems(config, items):
+    real = [item for item in items if any(f"{os.sep}{suite}{os.sep}" in str(item.fspath) for suite in REAL_SUITES)]
+    problems = host_problems() if real else []
+    if not problems:
+        return
+    if os.environ.get("CI"):
+        raise pytest.UsageError("integration/browser tests cannot run under CI: " + "; ".join(problems))
+    marker = pytest.mark.skip(reason="needs a real host: " + "; ".join(problems))
+    for item in real:
+        item.add_marker(marker)
+
+
+# -- the app ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def app(tmp_path):
+    from incus_api import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE": str(tmp_path / "test.sqlite3"),
+            "API_SECRET_KEY": API_SECRET,
+            "SECRET_KEY": "test-session-key",
+            "INCUS_SOCKET": INCUS_SOCKET,
+            "NAT_TAG_PREFIX": TEST_TAG_PREFIX,
+            "ADMIN_USERNAME": "admin",
+            "ADMIN_PASSWORD": "test-admin-password",
+        },
+        instance_path=tmp_path / "instance",
+    )
+    yield app
+    remove_test_nat_rules(app)
+
+
+def remove_test_nat_rules(app):
+    """Take the test's rules out of the kernel, whatever the test left behind."""
+    if os.geteuid() != 0 or not shutil.which("iptables-legacy"):
+        return
+    nat = app.extensions["incus_api"].nat
+    for forward in nat.tagged().values():
+        nat.remove(forward)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def api(client):
+    """The test client with the API hash header on every call."""
+
+    class Api:
+        def __getattr__(self, method):
+            call = getattr(client, method)
+            return lambda *args, **kwargs: call(*args, headers={**API_HEADERS, **kwargs.pop("headers", {})}, **kwargs)
+
+    return Api()
+
+
+@pytest.fixture
+def live_server(app):
+    """The app behind a real HTTP server on loopback; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+# -- real containers -------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def busybox_image():
+    """The busybox test image, built once per run from Debian's busybox-static."""
+    subprocess.run(["bash", str(ROOT / "image" / "busybox.sh"), TEST_IMAGE], check=True, capture_output=True)
+    return TEST_IMAGE
+
+
+def incus_cli(*args, check=True):
+    return subprocess.run(["incus", *args], check=check, capture_output=True, text=True)
+
+
+@pytest.fixture
+def container_name(request):
+    """A factory of container names ``t-<test>-<random>``; every container named is deleted after
+    the test, whether it passed or not."""
+    names = []
+    test = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+
+    def make():
+        name = f"t-{test}-{secrets.token_hex(3)}"
+        names.append(name)
+        return name
+
+    yield make
+    for name in names:
+        incus_cli("delete", "--force", name, check=False)
+
+
+@pytest.fixture
+def make_container(container_name, busybox_image):
+    """Create and start a busybox container directly through Incus; returns its name."""
+
+    def make(wait_for_ip=True):
+        name = container_name()
+        incus_cli("launch", busybox_image, name)
+        if wait_for_ip:
+            wait_for_ipv4(name)
+        return name
+
+    return make
+
+
+def container_ipv4(name):
+    out = incus_cli("list", name, "-f", "csv", "-c", "4").stdout.strip()
+    return out.split(" ")[0] if out else None
+
+
+def wait_for_ipv4(name, timeout=15):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        address = container_ipv4(name)
+        if address:
+            return address
+        time.sleep(0.1)
+    raise AssertionError(f"{name} got no IPv4 address in {timeout} s")

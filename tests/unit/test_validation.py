@@ -1,0 +1,100 @@
+import pytest
+
+from incus_api import validation
+from incus_api.exceptions import BadInput
+from incus_api.service.containers import image_source
+
+
+@pytest.mark.parametrize("name", ["a", "web1", "t-x-1", "A" * 63, "vps-01"])
+def test_valid_container_names(name):
+    assert validation.container_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "1abc", "-abc", "abc-", "a_b", "a b", "a/b", "..", "a.b", "A" * 64, "容器", "a\x00b"],
+)
+def test_invalid_container_names_are_rejected_with_a_message(name):
+    with pytest.raises(BadInput) as error:
+        validation.container_name(name)
+    assert error.value.message
+
+
+@pytest.mark.parametrize("value, expected", [("1", 1), ("80", 80), ("65535", 65535)])
+def test_valid_ports(value, expected):
+    assert validation.port(value, "host_port") == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "65536", "1e3", " 80", "80 ", "8.0", "", "٣", "0x50", "+80"])
+def test_invalid_ports(value):
+    with pytest.raises(BadInput) as error:
+        validation.port(value, "host_port")
+    assert "host_port" in error.value.message
+
+
+def test_protocol_is_tcp_or_udp_case_insensitively():
+    assert validation.protocol("TCP") == "tcp"
+    assert validation.protocol("udp") == "udp"
+    with pytest.raises(BadInput):
+        validation.protocol("icmp")
+
+
+def test_action():
+    assert validation.action("Restart") == "restart"
+    with pytest.raises(BadInput):
+        validation.action("reboot")
+
+
+def test_command_is_split_like_a_shell_without_running_one():
+    assert validation.command("""sh -c 'echo "a b"; exit 3'""") == ["sh", "-c", 'echo "a b"; exit 3']
+    assert validation.command("echo $HOME; rm -rf /") == ["echo", "$HOME;", "rm", "-rf", "/"]
+
+
+@pytest.mark.parametrize("command", ["echo 'unterminated", "a\x00b", "x" * (validation.MAX_COMMAND_BYTES + 1), "   "])
+def test_bad_commands(command):
+    with pytest.raises(BadInput):
+        validation.command(command)
+
+
+def test_required_field():
+    assert validation.required({"a": "x"}, "a") == "x"
+    for form in ({}, {"a": ""}, {"a": "  "}):
+        with pytest.raises(BadInput) as error:
+            validation.required(form, "a")
+        assert "'a'" in error.value.message
+
+
+@pytest.mark.parametrize("image", ["busybox", "debian12-ssh", "images:debian/12", "local:busybox", "a1b2c3d4e5f6"])
+def test_valid_image_refs(image):
+    assert validation.image_ref(image) == image
+
+
+@pytest.mark.parametrize("image", ["", "a b", "../x", "x;rm", "-x"])
+def test_invalid_image_refs(image):
+    with pytest.raises(BadInput):
+        validation.image_ref(image)
+
+
+REMOTES = {"images": "https://images.example", "mirror": "https://mirror.example"}
+
+
+def test_image_source_local_alias_and_fingerprint():
+    assert image_source("busybox", REMOTES) == {"type": "image", "alias": "busybox"}
+    assert image_source("local:busybox", REMOTES) == {"type": "image", "alias": "busybox"}
+    assert image_source("a878cbc0f4b7", REMOTES) == {"type": "image", "fingerprint": "a878cbc0f4b7"}
+
+
+def test_image_source_remote_is_pulled_from_simplestreams():
+    assert image_source("mirror:debian/12", REMOTES) == {
+        "type": "image",
+        "mode": "pull",
+        "server": "https://mirror.example",
+        "protocol": "simplestreams",
+        "alias": "debian/12",
+    }
+
+
+def test_image_source_unknown_remote():
+    with pytest.raises(BadInput) as error:
+        image_source("nope:debian/12", REMOTES)
+    assert "nope" in error.value.message and "images" in error.value.message
