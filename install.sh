@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Sets up and starts incus-api-web on Debian 12, as root, in one command:
+#
+#   bash install.sh [install_incus.sh options, e.g. --zabbly or --subnet 10.99.0.1/24]
+#
+# Installs Incus (install_incus.sh), the Python dependencies in a virtualenv (.venv; the system
+# Python is left alone), creates the database and the admin user (init_db.py), then runs the
+# service in the background: a systemd unit where there is systemd, else a daemon with a pid file
+# and a log in instance/. Running it again upgrades and restarts; it keeps the data.
+#
+# Settings given as environment variables (API_SECRET_KEY, ADMIN_USERNAME, ADMIN_PASSWORD, HOST,
+# PORT, INCUS_SOCKET, ...) are saved in instance/config.env (mode 0600) for the service.
+set -euo pipefail
+cd "$(dirname "$0")"
+APP_DIR=$(pwd)
+INSTANCE="$APP_DIR/instance"
+CONFIG="$INSTANCE/config.env"
+PIDFILE="$INSTANCE/incus-api-web.pid"
+LOGFILE="$INSTANCE/incus-api-web.log"
+UNIT=/etc/systemd/system/incus-api-web.service
+export DEBIAN_FRONTEND=noninteractive
+
+log() { echo "[install] $*"; }
+[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+
+need=""
+for pkg in python3-venv python3-dev gcc iptables iproute2; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need="$need $pkg"
+done
+if [ -n "$need" ]; then
+    apt-get update -q
+    apt-get install -y -q $need
+fi
+
+bash install_incus.sh "$@"
+
+[ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+
+mkdir -p "$INSTANCE"
+chmod 700 "$INSTANCE"
+touch "$CONFIG"
+chmod 600 "$CONFIG"
+for key in API_SECRET_KEY SECRET_KEY DATABASE HOST PORT INCUS_SOCKET INCUS_BRIDGE ADMIN_USERNAME IMAGE_REMOTES EXEC_TIMEOUT; do
+    value=${!key:-}
+    [ -n "$value" ] || continue
+    sed -i "/^$key=/d" "$CONFIG"
+    printf '%s=%s\n' "$key" "$value" >> "$CONFIG"
+done
+
+.venv/bin/python init_db.py
+
+start_systemd() {
+    cat > "$UNIT" <<UNIT
+[Unit]
+Description=incus-api-web (Incus containers and NAT rules over HTTP)
+After=network-online.target incus.service
+Wants=incus.service
+
+[Service]
+WorkingDirectory=$APP_DIR
+ExecStart=$APP_DIR/.venv/bin/python $APP_DIR/app.py
+Restart=on-failure
+UMask=0077
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+    systemctl daemon-reload
+    systemctl enable incus-api-web.service >/dev/null
+    systemctl restart incus-api-web.service
+    log "running under systemd: systemctl status incus-api-web; journalctl -u incus-api-web"
+}
+
+start_daemon() {
+    if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+        log "stopping the running service (pid $(cat "$PIDFILE"))"
+        kill "$(cat "$PIDFILE")"
+        for _ in $(seq 50); do kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break; sleep 0.1; done
+    fi
+    (umask 077; setsid .venv/bin/python app.py </dev/null >>"$LOGFILE" 2>&1 & echo $! > "$PIDFILE")
+    log "running as a daemon: pid $(cat "$PIDFILE"), log $LOGFILE (no systemd: start it again after a reboot with: bash install.sh)"
+}
+
+if [ -d /run/systemd/system ]; then start_systemd; else start_daemon; fi
+
+port=$(.venv/bin/python -c 'from incus_api.config import load_config; print(load_config()["PORT"])')
+for _ in $(seq 100); do
+    code=$(.venv/bin/python - "$port" <<'PY' 2>/dev/null || true
+import sys, urllib.request, urllib.error
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    opener.open(f"http://127.0.0.1:{sys.argv[1]}/container/-/info", timeout=1)
+except urllib.error.HTTPError as e:
+    print(e.code)
+PY
+)
+    [ -n "$code" ] && break
+    sleep 0.2
+done
+[ -n "$code" ] || { log "the service did not answer on port $port; see $LOGFILE"; exit 1; }
+log "incus-api-web is up: http://$(hostname -I 2>/dev/null | awk '{print $1}'):$port/ (API and dashboard)"

@@ -1,0 +1,72 @@
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+PROBE = r"""
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+try:
+    with socket.create_connection((host, port), timeout=3) as s:
+        s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    print(data.decode(errors="replace").split("\r\n\r\n", 1)[-1].strip())
+except OSError as exc:
+    print("ERROR", type(exc).__name__, exc)
+    sys.exit(1)
+"""
+
+
+def ip(*args, check=True):
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
+
+
+@dataclass
+class TestHost:
+    """A network namespace of our own, wired to the host by a veth pair: a client outside the host."""
+
+    name: str
+    host_ip: str  # the host's address on the veth, i.e. the address the client connects to
+    client_ip: str
+
+    def http_get(self, address, port):
+        """GET / from inside the namespace; the body, or None when the connection failed."""
+        result = subprocess.run(
+            ["ip", "netns", "exec", self.name, sys.executable, "-c", PROBE, address, str(port)],
+            capture_output=True, text=True, timeout=20,
+        )
+        return result.stdout.strip() if result.returncode == 0 else None
+
+
+@pytest.fixture
+def test_host():
+    token = secrets.token_hex(3)
+    subnet = 200 + secrets.randbelow(50)
+    name, veth_host, veth_ns = f"t-ns-{token}", f"tvh{token}", f"tvn{token}"
+    host_ip, client_ip = f"10.231.{subnet}.1", f"10.231.{subnet}.2"
+    try:
+        ip("netns", "add", name)
+        ip("link", "add", veth_host, "type", "veth", "peer", "name", veth_ns)
+        ip("link", "set", veth_ns, "netns", name)
+        ip("addr", "add", f"{host_ip}/30", "dev", veth_host)
+        ip("link", "set", veth_host, "up")
+        for args in (("addr", "add", f"{client_ip}/30", "dev", veth_ns), ("link", "set", veth_ns, "up"),
+                     ("link", "set", "lo", "up"), ("route", "add", "default", "via", host_ip)):
+            ip("netns", "exec", name, "ip", *args)
+        yield TestHost(name=name, host_ip=host_ip, client_ip=client_ip)
+    finally:
+        ip("link", "del", veth_host, check=False)
+        ip("netns", "del", name, check=False)
+
+
+def free_port():
+    """A host port unlikely to be in use or reserved: 20000-29999."""
+    return 20000 + secrets.randbelow(10000)
+
+
+def kernel_nat_rules():
+    return subprocess.run(["iptables-legacy", "-t", "nat", "-S", "PREROUTING"], capture_output=True, text=True, check=True).stdout
