@@ -4,9 +4,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, request
-from flask_babel import Babel
+from flask_babel import Babel, gettext
 
-from .auth import login_manager
+from .auth import csrf, login_manager
 from .config import DEFAULT_INSTANCE_PATH, PROJECT_ROOT, load_config, persistent_secret
 from .db import Database
 from .errors import register_error_handlers
@@ -52,6 +52,10 @@ def create_app(config=None, instance_path=None):
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = persistent_secret(instance_path / "secret_key")
     app.config.setdefault("MAX_CONTENT_LENGTH", MAX_REQUEST_BYTES)
+    # The dashboard stays open for hours: the CSRF token lives as long as the session.
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).with_name("translations")))
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -64,12 +68,19 @@ def create_app(config=None, instance_path=None):
     app.extensions["incus_api"] = Backend(db=db, incus=incus, nat=nat, services=build_services(incus, nat, db, app.config))
 
     login_manager.init_app(app)
+    login_manager.localize_callback = gettext
+    csrf.init_app(app)
     Babel(app, locale_selector=select_locale)
     register_error_handlers(app)
 
     from .api import bp as api_bp
 
     app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # the API checks the token itself, only for session callers (auth.py)
+
+    from .dashboard import bp as dashboard_bp
+
+    app.register_blueprint(dashboard_bp)
 
     from .cli import register_commands
 

@@ -5,6 +5,7 @@ import secrets
 
 from flask import current_app, request
 from flask_login import LoginManager, UserMixin, current_user
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .exceptions import Unauthorized
@@ -13,7 +14,15 @@ from .i18n import N_
 API_HASH_HEADERS = ("X-API-Hash", "X-API-Key-Hash")  # the second is what later originals used
 API_SECRET_SETTING = "api_secret"
 
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
 login_manager = LoginManager()
+login_manager.login_view = "dashboard.login"
+login_manager.login_message = N_("Please log in to see this page")
+login_manager.login_message_category = "info"
+# Flask-WTF: every form of the dashboard carries ``csrf_token``; the API blueprint is exempt from
+# the automatic check and calls ``csrf.protect()`` itself for callers that use the session.
+csrf = CSRFProtect()
 
 
 class User(UserMixin):
@@ -50,15 +59,23 @@ def valid_api_hash(supplied, secret):
 
 
 def require_api_auth():
-    """``before_request`` of the API: a valid hash header or a logged-in admin, else 401."""
-    if current_user.is_authenticated:
-        return
+    """``before_request`` of the API: a valid hash header or a logged-in admin, else 401.
+
+    A caller authenticated by the session cookie (the dashboard's ``fetch`` calls) must also send
+    the CSRF token (``X-CSRFToken`` header or ``csrf_token`` field) on state-changing methods; a
+    caller with a valid ``X-API-Hash`` needs none: a browser never adds that header by itself.
+    """
     supplied = next((request.headers[h] for h in API_HASH_HEADERS if request.headers.get(h)), None)
+    backend = current_app.extensions["incus_api"]
+    if supplied is not None and valid_api_hash(supplied, api_secret(current_app.config, backend.db)):
+        return
+    if current_user.is_authenticated:
+        if request.method in UNSAFE_METHODS:
+            csrf.protect()
+        return
     if supplied is None:
         raise Unauthorized(N_("Authentication required: send the X-API-Hash header"))
-    backend = current_app.extensions["incus_api"]
-    if not valid_api_hash(supplied, api_secret(current_app.config, backend.db)):
-        raise Unauthorized(N_("Invalid X-API-Hash"))
+    raise Unauthorized(N_("Invalid X-API-Hash"))
 
 
 def create_user(db, username, password):

@@ -1,0 +1,256 @@
+"""Routes of the dashboard. Reads go through the service layer; writes go through the JSON API."""
+import secrets
+from urllib.parse import urlsplit
+
+from flask import (
+    current_app, flash, redirect, render_template, request, url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import CSRFError
+
+from .. import LANGUAGES, validation
+from ..auth import API_SECRET_SETTING, api_hash, api_secret, authenticate, create_user
+from ..errors import _respond
+from ..exceptions import AppError
+from . import bp
+
+LANG_COOKIE_SECONDS = 365 * 24 * 3600
+MIN_PASSWORD_LENGTH = 8
+
+
+def backend():
+    return current_app.extensions["incus_api"]
+
+
+def services():
+    return backend().services
+
+
+def safe_next(target, default="dashboard.index"):
+    """Only a path on this site: no scheme, no host, no ``//host`` or ``/\\host`` tricks."""
+    if target:
+        parts = urlsplit(target)
+        if (not parts.scheme and not parts.netloc and target.startswith("/")
+                and not target.startswith("//") and "\\" not in target):
+            return target
+    return url_for(default)
+
+
+# -- login / logout / language ---------------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    next_url = request.values.get("next", "")
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(next_url))
+    username = ""
+    status = 200
+    if request.method == "POST":
+        username = request.form.get("username", "").strip()
+        password = request.form.get("password", "")
+        user = authenticate(backend().db, username, password) if username and password else None
+        if user is not None:
+            login_user(user)
+            return redirect(safe_next(next_url))
+        flash(_("Wrong username or password"), "error")
+        status = 401
+    return render_template("login.html", username=username, next_url=next_url), status
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    logout_user()
+    flash(_("You are logged out"), "info")
+    return redirect(url_for("dashboard.login"))
+
+
+@bp.get("/lang/<code>")
+def set_language(code):
+    response = redirect(safe_next(request.args.get("next")))
+    if code in LANGUAGES:
+        response.set_cookie("lang", code, max_age=LANG_COOKIE_SECONDS, samesite="Lax", httponly=True)
+    return response
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(error):
+    message = _("The security token of this form is missing or expired: reload the page and try again")
+    if request.blueprint == "dashboard":
+        flash(message, "error")
+        target = {
+            "dashboard.login": url_for("dashboard.login", next=request.values.get("next", "")),
+            "dashboard.regenerate_api_secret": url_for("dashboard.settings"),
+            "dashboard.change_password": url_for("dashboard.settings"),
+        }.get(request.endpoint, url_for("dashboard.index"))
+        return redirect(target)
+    return _respond({"status": "error", "message": message}, 400)
+
+
+# -- containers ------------------------------------------------------------------------------
+
+def local_images():
+    """The local image store for the create form: ``(images, error message or None)``."""
+    try:
+        raw = backend().incus.images()
+    except AppError as exc:
+        return [], exc.to_dict(translate=_)["message"]
+    images = []
+    for image in raw or []:
+        aliases = [a.get("name") for a in image.get("aliases") or [] if a.get("name")]
+        fingerprint = image.get("fingerprint", "")
+        images.append({
+            "ref": aliases[0] if aliases else fingerprint[:12],
+            "aliases": aliases,
+            "fingerprint": fingerprint[:12],
+            "description": (image.get("properties") or {}).get("description", ""),
+            "size": image.get("size"),
+            "architecture": image.get("architecture", ""),
+        })
+    images.sort(key=lambda i: i["ref"])
+    return images, None
+
+
+@bp.get("/")
+@login_required
+def index():
+    rows, live = services().containers.list_all()
+    images, images_error = local_images()
+    return render_template("containers.html", rows=rows, live=live, images=images, images_error=images_error)
+
+
+@bp.get("/containers/rows")
+@login_required
+def container_rows():
+    """The table body and the Incus banner, for refreshing the list without a reload."""
+    rows, live = services().containers.list_all()
+    return render_template("_container_rows.html", rows=rows, live=live)
+
+
+@bp.get("/containers/<name>")
+@login_required
+def container(name):
+    name = validation.container_name(name)
+    info = services().containers.info(name)
+    rules = services().nat_rules.list_for(name)
+    return render_template("container.html", name=name, info=info, rules=rules)
+
+
+@bp.get("/containers/<name>/overview")
+@login_required
+def container_overview(name):
+    name = validation.container_name(name)
+    info = services().containers.info(name)
+    return render_template("_container_overview.html", name=name, info=info)
+
+
+@bp.get("/containers/<name>/nat")
+@login_required
+def container_nat(name):
+    name = validation.container_name(name)
+    return render_template("_nat_rules.html", name=name, rules=services().nat_rules.list_for(name))
+
+
+# -- settings --------------------------------------------------------------------------------
+
+@bp.get("/settings")
+@login_required
+def settings():
+    secret = api_secret(current_app.config, backend().db)
+    return render_template(
+        "settings.html",
+        api_hash=api_hash(secret),
+        secret_from_config=bool(current_app.config.get("API_SECRET_KEY")),
+        base_url=request.host_url.rstrip("/"),
+        min_password_length=MIN_PASSWORD_LENGTH,
+    )
+
+
+@bp.post("/settings/api-secret")
+@login_required
+def regenerate_api_secret():
+    if current_app.config.get("API_SECRET_KEY"):
+        flash(_("The API secret comes from API_SECRET_KEY in the environment or config file: change it there"), "error")
+    else:
+        backend().db.set_setting(API_SECRET_SETTING, secrets.token_urlsafe(32))
+        flash(_("New API secret generated: the old X-API-Hash no longer works"), "success")
+    return redirect(url_for("dashboard.settings"))
+
+
+@bp.post("/settings/password")
+@login_required
+def change_password():
+    current = request.form.get("current_password", "")
+    new = request.form.get("new_password", "")
+    confirm = request.form.get("confirm_password", "")
+    db = backend().db
+    if authenticate(db, current_user.username, current) is None:
+        flash(_("The current password is wrong"), "error")
+    elif len(new) < MIN_PASSWORD_LENGTH:
+        flash(_("The new password must have at least %(count)d characters", count=MIN_PASSWORD_LENGTH), "error")
+    elif new != confirm:
+        flash(_("The two new passwords differ"), "error")
+    else:
+        create_user(db, current_user.username, new)
+        flash(_("Password changed"), "success")
+    return redirect(url_for("dashboard.settings") + "#password")
+
+
+@bp.after_request
+def no_store(response):
+    """Pages show secrets and live state: do not keep them in caches."""
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# -- what every page's template gets -----------------------------------------------------------
+
+def js_config():
+    """Texts and URL patterns for ``static/app.js``, passed in a data attribute (no inline script)."""
+    placeholder = "__NAME__"
+    return {
+        "urls": {
+            "create": url_for("api.create_container"),
+            "action": url_for("api.container_action", name=placeholder),
+            "exec": url_for("api.exec_command", name=placeholder),
+            "add_rule": url_for("api.add_nat_rule", name=placeholder),
+            "rules": url_for("api.list_nat_rules", name=placeholder),
+            "delete_rule": url_for("api.delete_nat_rule", rule_id=0).replace("/0", "/__ID__"),
+            "container": url_for("dashboard.container", name=placeholder),
+            "index": url_for("dashboard.index"),
+        },
+        "texts": {
+            "working": _("Working…"),
+            "creating": _("Creating {name}… {seconds} s"),
+            "running_command": _("Running…"),
+            "network_error": _("The server cannot be reached: check the connection and try again"),
+            "unexpected": _("Unexpected answer from the server"),
+            "confirm": _("Confirm"),
+            "cancel": _("Cancel"),
+            "delete": _("Delete"),
+            "delete_title": _("Delete container {name}?"),
+            "delete_body": _("The container and its disk are removed for good."),
+            "delete_rules": _("These NAT rules will be removed with it:"),
+            "delete_no_rules": _("It has no NAT rules."),
+            "delete_rule_title": _("Delete NAT rule {rule}?"),
+            "open": _("Open"),
+            "exit_code": _("Exit code {code}"),
+            "no_output": _("(no output)"),
+            "copied": _("Copied"),
+            "image_required": _("Choose an image or type remote:alias"),
+            "updated": _("Updated {time}"),
+        },
+    }
+
+
+@bp.app_context_processor
+def page_context():
+    from flask_babel import get_locale
+
+    locale = str(get_locale() or LANGUAGES[0])
+    return {
+        "current_lang": "en" if locale.startswith("en") else "zh",
+        "js_config": js_config,
+        "LANGUAGE_NAMES": {"zh": "中文", "en": "English"},
+    }

@@ -1,0 +1,349 @@
+/* incus-api-web dashboard. No inline script: texts, URLs and the CSRF token come from data-
+   attributes of <body>. Every change goes through the JSON API with the session cookie and the
+   X-CSRFToken header; lists are refreshed from server-rendered partials. */
+(function () {
+  'use strict';
+
+  var body = document.body;
+  var config = JSON.parse(body.getAttribute('data-config') || '{}');
+  var texts = config.texts || {};
+  var urls = config.urls || {};
+  var csrfToken = body.getAttribute('data-csrf') || '';
+  var busy = 0;
+
+  function t(key, params) {
+    var text = texts[key] || key;
+    Object.keys(params || {}).forEach(function (name) {
+      text = text.split('{' + name + '}').join(String(params[name]));
+    });
+    return text;
+  }
+
+  function url(key, name, id) {
+    return (urls[key] || '').replace('__NAME__', encodeURIComponent(name || '')).replace('__ID__', String(id || ''));
+  }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    (children || []).forEach(function (c) { node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c); });
+    return node;
+  }
+
+  function toLogin(response) {
+    if (response.redirected && new URL(response.url).pathname.indexOf('/login') === 0) {
+      window.location.reload();
+      return true;
+    }
+    return false;
+  }
+
+  /* One call to the JSON API; always resolves to an object with status and message. */
+  function api(method, path, data) {
+    var options = {
+      method: method,
+      credentials: 'same-origin',
+      headers: { 'Accept': 'application/json', 'X-CSRFToken': csrfToken }
+    };
+    if (data) {
+      options.body = new URLSearchParams(data);
+    }
+    busy += 1;
+    return fetch(path, options).then(function (response) {
+      if (toLogin(response)) { return { status: 'error', message: '' }; }
+      return response.json().then(function (json) {
+        json.httpStatus = response.status;
+        return json;
+      }, function () {
+        return { status: 'error', message: t('unexpected') + ' (HTTP ' + response.status + ')', httpStatus: response.status };
+      });
+    }, function () {
+      return { status: 'error', message: t('network_error') };
+    }).finally(function () { busy -= 1; });
+  }
+
+  function alertBox(result, extra) {
+    var kind = result.status === 'success' ? 'success' : (result.status === 'warning' ? 'warn' : 'error');
+    var box = el('div', { 'class': 'alert ' + kind, role: kind === 'error' ? 'alert' : 'status' }, [result.message || '']);
+    (extra || []).forEach(function (node) { box.appendChild(document.createTextNode(' ')); box.appendChild(node); });
+    return box;
+  }
+
+  function notice(result) {
+    var box = document.getElementById('notice');
+    if (!box) { return; }
+    box.className = alertBox(result).className;
+    box.textContent = result.message || '';
+    box.hidden = !result.message;
+    if (result.message) { box.scrollIntoView({ block: 'nearest' }); }
+  }
+
+  function showResult(form, result, extra) {
+    var area = form.querySelector('[data-result]');
+    area.textContent = '';
+    area.appendChild(alertBox(result, extra));
+  }
+
+  /* Re-render a [data-refresh-url] region from its partial. */
+  function refresh(region) {
+    return fetch(region.getAttribute('data-refresh-url'), {
+      credentials: 'same-origin', headers: { 'Accept': 'text/html' }
+    }).then(function (response) {
+      if (toLogin(response)) { return; }
+      if (response.status === 404) { return; }
+      return response.text().then(function (html) {
+        if (response.ok) {
+          region.innerHTML = html;
+          var stamp = document.querySelector('[data-updated]');
+          if (stamp) { stamp.textContent = t('updated', { time: new Date().toLocaleTimeString() }); }
+        }
+      });
+    }, function () { /* offline: keep what is shown */ });
+  }
+
+  function refreshAll() {
+    return Promise.all(Array.prototype.map.call(document.querySelectorAll('[data-refresh-url]'), refresh));
+  }
+
+  /* The confirmation dialog: resolves true when the admin confirms. */
+  function confirmDialog(title, nodes, okLabel) {
+    var dialog = document.getElementById('confirm-dialog');
+    dialog.querySelector('.dialog-title').textContent = title;
+    var content = dialog.querySelector('.dialog-body');
+    content.textContent = '';
+    (nodes || []).forEach(function (n) { content.appendChild(n); });
+    dialog.querySelector('.dialog-ok').textContent = okLabel || t('confirm');
+    dialog.returnValue = '';
+    return new Promise(function (resolve) {
+      dialog.addEventListener('close', function onClose() {
+        dialog.removeEventListener('close', onClose);
+        resolve(dialog.returnValue === 'ok');
+      });
+      dialog.showModal();
+      dialog.querySelector('.dialog-buttons .btn').focus();
+    });
+  }
+
+  function setBusy(button, on) {
+    if (on) {
+      button.disabled = true;
+      button.setAttribute('data-label', button.textContent);
+      button.textContent = '';
+      button.appendChild(el('span', { 'class': 'spinner', 'aria-hidden': 'true' }));
+      button.appendChild(document.createTextNode(t('working')));
+    } else {
+      button.disabled = false;
+      if (button.hasAttribute('data-label')) { button.textContent = button.getAttribute('data-label'); }
+    }
+  }
+
+  /* start / stop / restart / delete */
+  function containerAction(button) {
+    var name = button.getAttribute('data-name');
+    var action = button.getAttribute('data-action');
+    var ready = Promise.resolve(true);
+    if (action === 'delete') {
+      ready = api('GET', url('rules', name)).then(function (answer) {
+        var rules = answer.rules || [];
+        var nodes = [el('p', {}, [t('delete_body')])];
+        if (rules.length) {
+          nodes.push(el('p', {}, [t('delete_rules')]));
+          nodes.push(el('ul', {}, rules.map(function (r) {
+            return el('li', { 'class': 'mono' }, [r.host_port + '/' + r.protocol + ' → ' + r.container_ip + ':' + r.container_port]);
+          })));
+        } else {
+          nodes.push(el('p', { 'class': 'muted' }, [t('delete_no_rules')]));
+        }
+        return confirmDialog(t('delete_title', { name: name }), nodes, t('delete'));
+      });
+    }
+    return ready.then(function (ok) {
+      if (!ok) { return; }
+      setBusy(button, true);
+      notice({ status: 'success', message: '' });
+      return api('POST', url('action', name), { action: action }).then(function (result) {
+        setBusy(button, false);
+        if (action === 'delete' && result.status === 'success' && button.hasAttribute('data-after-delete')) {
+          try { sessionStorage.setItem('notice', JSON.stringify(result)); } catch (e) { /* private mode */ }
+          window.location.assign(button.getAttribute('data-after-delete'));
+          return;
+        }
+        notice(result);
+        return refreshAll();
+      });
+    });
+  }
+
+  function deleteRule(button) {
+    var id = button.getAttribute('data-delete-rule');
+    var label = button.getAttribute('data-rule-label');
+    return confirmDialog(t('delete_rule_title', { rule: label }), [], t('delete')).then(function (ok) {
+      if (!ok) { return; }
+      setBusy(button, true);
+      return api('DELETE', url('delete_rule', '', id)).then(function (result) {
+        setBusy(button, false);
+        notice(result);
+        return refreshAll();
+      });
+    });
+  }
+
+  function copy(button) {
+    var field = document.querySelector(button.getAttribute('data-copy'));
+    if (!field) { return; }
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = t('copied');
+      setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done);
+    } else {
+      field.select();
+      try { document.execCommand('copy'); done(); } catch (e) { /* the text stays selected */ }
+    }
+  }
+
+  document.addEventListener('click', function (event) {
+    var target = event.target.closest('button');
+    if (!target) { return; }
+    if (target.hasAttribute('data-action')) {
+      event.preventDefault();
+      containerAction(target);
+    } else if (target.hasAttribute('data-delete-rule')) {
+      event.preventDefault();
+      deleteRule(target);
+    } else if (target.hasAttribute('data-refresh')) {
+      event.preventDefault();
+      var region = document.querySelector(target.getAttribute('data-refresh'));
+      if (region) { setBusy(target, true); refresh(region).then(function () { setBusy(target, false); }); }
+    } else if (target.hasAttribute('data-copy')) {
+      copy(target);
+    }
+  });
+
+  /* Create form: name + image (local alias or remote:alias), progress while Incus works. */
+  function setupCreate(form) {
+    var choice = form.elements.image_choice;
+    var other = form.querySelector('.image-other');
+    function sync() { other.hidden = choice.value !== ''; }
+    choice.addEventListener('change', sync);
+    sync();
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var name = form.elements.name.value.trim();
+      var image = choice.value || form.elements.image_other.value.trim();
+      if (!image) {
+        showResult(form, { status: 'error', message: t('image_required') });
+        return;
+      }
+      var button = form.querySelector('button[type=submit]');
+      var progress = form.querySelector('[data-progress]');
+      var progressText = form.querySelector('[data-progress-text]');
+      var started = Date.now();
+      var tick = function () {
+        progressText.textContent = t('creating', { name: name, seconds: Math.round((Date.now() - started) / 1000) });
+      };
+      tick();
+      var timer = setInterval(tick, 1000);
+      progress.hidden = false;
+      button.disabled = true;
+      form.querySelector('[data-result]').textContent = '';
+      api('POST', urls.create, { name: name, image: image }).then(function (result) {
+        clearInterval(timer);
+        progress.hidden = true;
+        button.disabled = false;
+        var extra = [];
+        if (result.status === 'success') {
+          extra.push(el('a', { href: url('container', result.name || name) }, [t('open') + ' →']));
+          form.elements.name.value = '';
+        }
+        showResult(form, result, extra);
+        return refreshAll();
+      });
+    });
+  }
+
+  /* Command runner */
+  function setupExec(form) {
+    var name = form.getAttribute('data-name');
+    var box = form.querySelector('[data-exec-result]');
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var button = form.querySelector('button[type=submit]');
+      setBusy(button, true);
+      api('POST', url('exec', name), { command: form.elements.command.value }).then(function (result) {
+        setBusy(button, false);
+        var code = box.querySelector('[data-exit-code]');
+        var message = box.querySelector('[data-exec-message]');
+        var stdout = box.querySelector('[data-stdout]');
+        var stderr = box.querySelector('[data-stderr]');
+        box.hidden = false;
+        var ran = typeof result.exit_code === 'number';
+        code.hidden = !ran;
+        code.textContent = ran ? t('exit_code', { code: result.exit_code }) : '';
+        code.className = 'badge ' + (result.exit_code === 0 ? 'ok' : 'bad');
+        message.textContent = result.status === 'success' ? '' : (result.message || '');
+        message.className = result.status === 'success' ? '' : 'text-error';
+        stdout.textContent = ran ? (result.stdout || (result.stderr ? '' : t('no_output'))) : '';
+        stdout.hidden = !ran || (!result.stdout && !!result.stderr);
+        stderr.textContent = result.stderr || '';
+        stderr.hidden = !result.stderr;
+      });
+    });
+  }
+
+  /* Add a NAT rule */
+  function setupNat(form) {
+    var name = form.getAttribute('data-name');
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var button = form.querySelector('button[type=submit]');
+      setBusy(button, true);
+      api('POST', url('add_rule', name), {
+        host_port: form.elements.host_port.value.trim(),
+        container_port: form.elements.container_port.value.trim(),
+        protocol: form.elements.protocol.value
+      }).then(function (result) {
+        setBusy(button, false);
+        showResult(form, result);
+        if (result.status === 'success') { form.elements.host_port.value = ''; }
+        return refreshAll();
+      });
+    });
+  }
+
+  /* Plain forms that ask first (regenerate the API secret) */
+  function setupConfirmForm(form) {
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      confirmDialog(form.getAttribute('data-confirm'), [], t('confirm')).then(function (ok) {
+        if (ok) { form.submit(); }
+      });
+    });
+  }
+
+  function autoRefresh(region) {
+    var seconds = parseInt(region.getAttribute('data-auto-refresh'), 10);
+    if (!seconds) { return; }
+    setInterval(function () {
+      var dialog = document.getElementById('confirm-dialog');
+      if (document.hidden || busy > 0 || (dialog && dialog.open)) { return; }
+      refresh(region);
+    }, seconds * 1000);
+  }
+
+  document.querySelectorAll('[data-create-form]').forEach(setupCreate);
+  document.querySelectorAll('[data-exec-form]').forEach(setupExec);
+  document.querySelectorAll('[data-nat-form]').forEach(setupNat);
+  document.querySelectorAll('form[data-confirm]').forEach(setupConfirmForm);
+  document.querySelectorAll('[data-auto-refresh]').forEach(autoRefresh);
+
+  try {
+    var saved = sessionStorage.getItem('notice');
+    if (saved) {
+      sessionStorage.removeItem('notice');
+      notice(JSON.parse(saved));
+    }
+  } catch (e) { /* nothing saved */ }
+}());
