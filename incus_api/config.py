@@ -25,6 +25,7 @@ ENV_KEYS = (
     "IMAGE_REMOTES",
     "LOG_LEVEL",
     "NAT_TAG_PREFIX",
+    "RESERVED_PORTS",
 )
 
 DEFAULTS = {
@@ -37,6 +38,8 @@ DEFAULTS = {
     # name=url pairs; "remote:alias" images are pulled from these simplestreams servers.
     "IMAGE_REMOTES": "images=https://images.linuxcontainers.org",
     "LOG_LEVEL": "INFO",
+    # Host ports that can never be forwarded (the service's own PORT is always added).
+    "RESERVED_PORTS": "22",
     # Comment prefix that marks our iptables rules; the tests use their own.
     "NAT_TAG_PREFIX": "incus-api-web:",
 }
@@ -66,6 +69,7 @@ def load_config(environ=None, instance_path=DEFAULT_INSTANCE_PATH):
     settings.update({key: environ[key] for key in ENV_KEYS if environ.get(key)})
     for key in INT_KEYS:
         settings[key] = int(settings[key])
+    settings["RESERVED_PORTS"] = f"{settings['RESERVED_PORTS']},{settings['PORT']}"
     return settings
 
 

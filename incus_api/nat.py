@@ -10,7 +10,10 @@ lock (shared with the ``iptables`` commands and our other processes), and refres
 """
 import contextlib
 import fcntl
+import logging
 import os
+import shutil
+import subprocess
 import threading
 from dataclasses import dataclass
 
@@ -22,17 +25,42 @@ CHAIN = "PREROUTING"
 XTABLES_LOCK = "/run/xtables.lock"
 
 _lock = threading.RLock()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Forward:
-    """One DNAT rule: ``host_port``/``protocol`` on any local address -> ``container_ip:container_port``."""
+    """One DNAT rule: ``host_port``/``protocol`` on any local address -> ``container_ip:container_port``.
+
+    A port range forwards ``host_port..host_port_end`` to the same-size range from ``container_port``.
+    """
 
     rule_id: int
     protocol: str
     host_port: int
     container_ip: str
     container_port: int
+    host_port_end: int = None
+
+    def __post_init__(self):
+        if self.host_port_end is None:
+            object.__setattr__(self, "host_port_end", self.host_port)
+
+    @property
+    def container_port_end(self):
+        return self.container_port + self.host_port_end - self.host_port
+
+    @property
+    def dport(self):
+        if self.host_port_end == self.host_port:
+            return str(self.host_port)
+        return f"{self.host_port}:{self.host_port_end}"
+
+    @property
+    def to_destination(self):
+        if self.host_port_end == self.host_port:
+            return f"{self.container_ip}:{self.container_port}"
+        return f"{self.container_ip}:{self.container_port}-{self.container_port_end}"
 
 
 def rule_id_from_tag(comment, prefix):
@@ -61,16 +89,16 @@ class NatTable:
         return f"{self.tag_prefix}{forward.rule_id}"
 
     @contextlib.contextmanager
-    def _locked_chain(self):
+    def _locked_chain(self, table_name="nat", chain_name=CHAIN):
         iptc = _iptc()
         with _lock:
             fd = os.open(XTABLES_LOCK, os.O_RDONLY | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
-                    table = iptc.Table(iptc.Table.NAT)
+                    table = iptc.Table(table_name)
                     table.refresh()
-                    yield iptc, iptc.Chain(table, CHAIN)
+                    yield iptc, iptc.Chain(table, chain_name)
                 except iptc.IPTCError as exc:
                     raise NatError(N_("The kernel refused the NAT rule change: {reason}"), reason=str(exc)) from exc
             finally:
@@ -80,7 +108,7 @@ class NatTable:
         rule = iptc.Rule()
         rule.protocol = forward.protocol
         port_match = rule.create_match(forward.protocol)
-        port_match.dport = str(forward.host_port)
+        port_match.dport = forward.dport
         # Only packets addressed to this host: a container talking to some other machine's port
         # must not be redirected.
         local = rule.create_match("addrtype")
@@ -88,7 +116,7 @@ class NatTable:
         comment = rule.create_match("comment")
         comment.comment = self.tag(forward)
         target = rule.create_target("DNAT")
-        target.to_destination = f"{forward.container_ip}:{forward.container_port}"
+        target.to_destination = forward.to_destination
         return rule
 
     def add(self, forward):
@@ -103,33 +131,43 @@ class NatTable:
                 return True
             except iptc.IPTCError:
                 pass
-            # Not found as recorded (address changed, edited by hand): find it by its tag.
-            removed = False
-            for rule in chain.rules:
-                if self._tag_of(rule) == self.tag(forward):
-                    chain.delete_rule(rule)
-                    removed = True
-            return removed
+        # Not as recorded (address changed, edited by hand): find it by its tag.
+        return self.remove_tagged(forward.rule_id) > 0
+
+    def remove_tagged(self, rule_id):
+        """Remove every rule tagged with ``rule_id``; returns how many there were."""
+        tag = f"{self.tag_prefix}{rule_id}"
+        with self._locked_chain() as (iptc, chain):
+            doomed = [rule for rule in chain.rules if self._tag_of(rule) == tag]
+            for rule in doomed:
+                chain.delete_rule(rule)
+        return len(doomed)
 
     def tagged(self):
-        """Our rules in the kernel: ``{rule_id: Forward}`` (a rule id twice keeps the last)."""
-        found = {}
+        """Our rules in the kernel, as ``Forward`` objects (a rule id may appear more than once)."""
+        found = []
         with self._locked_chain() as (iptc, chain):
             for rule in chain.rules:
                 rule_id = rule_id_from_tag(self._tag_of(rule), self.tag_prefix)
-                if rule_id is None:
-                    continue
-                target = rule.target.to_destination or ""
-                container_ip, _, container_port = target.rpartition(":")
-                port_match = next((m for m in rule.matches if m.name in ("tcp", "udp")), None)
-                found[rule_id] = Forward(
-                    rule_id=rule_id,
-                    protocol=rule.protocol,
-                    host_port=int(port_match.dport) if port_match else 0,
-                    container_ip=container_ip,
-                    container_port=int(container_port or 0),
-                )
+                if rule_id is not None:
+                    found.append(self._parse(rule_id, rule))
         return found
+
+    @staticmethod
+    def _parse(rule_id, rule):
+        target = rule.target.to_destination or ""
+        container_ip, _, container_ports = target.rpartition(":")
+        port_match = next((m for m in rule.matches if m.name in ("tcp", "udp")), None)
+        dport = (port_match.dport if port_match else None) or "0"
+        host_port, _, host_port_end = dport.partition(":")
+        return Forward(
+            rule_id=rule_id,
+            protocol=rule.protocol,
+            host_port=int(host_port),
+            host_port_end=int(host_port_end or host_port),
+            container_ip=container_ip,
+            container_port=int(container_ports.partition("-")[0] or 0),
+        )
 
     @staticmethod
     def _tag_of(rule):
@@ -137,3 +175,73 @@ class NatTable:
             if match.name == "comment":
                 return match.comment
         return None
+
+    # -- FORWARD ----------------------------------------------------------------------------
+
+    def forward_accept_specs(self, bridge):
+        """iptables arguments of our two FORWARD accept rules: DNATed connections into and out of
+        the bridge. Narrow on purpose: nothing else that a DROP policy blocks gets through."""
+        tag = f"{self.tag_prefix}forward"
+        return [
+            [direction, bridge, "-m", "conntrack", "--ctstate", "DNAT", "-m", "comment", "--comment", tag, "-j", "ACCEPT"]
+            for direction in ("-o", "-i")
+        ]
+
+    def ensure_forward_accept(self, bridge):
+        """Let DNATed traffic through where a FORWARD policy or rule drops it (Docker hosts).
+
+        A packet must pass every base chain on the forward hook, so the accept rule must sit where
+        the DROP is: in the legacy ``filter`` table (python-iptables) and, when the nf_tables
+        ``ip filter FORWARD`` chain drops, there too, through the ``iptables-nft`` command
+        (python-iptables cannot write nf_tables). Returns the backends changed.
+        """
+        changed = []
+        if self._ensure_legacy_forward_accept(bridge):
+            changed.append("legacy")
+        if self._ensure_nft_forward_accept(bridge):
+            changed.append("nft")
+        return changed
+
+    def _ensure_legacy_forward_accept(self, bridge):
+        tag = f"{self.tag_prefix}forward"
+        with self._locked_chain("filter", "FORWARD") as (iptc, chain):
+            present = {(rule.out_interface, rule.in_interface) for rule in chain.rules if self._tag_of(rule) == tag}
+            wanted = {(bridge, None), (None, bridge)}
+            if {(o or None, i or None) for o, i in present} == wanted:
+                return False
+            for rule in [r for r in chain.rules if self._tag_of(r) == tag]:
+                chain.delete_rule(rule)
+            for out_interface, in_interface in wanted:
+                rule = iptc.Rule()
+                if out_interface:
+                    rule.out_interface = out_interface
+                if in_interface:
+                    rule.in_interface = in_interface
+                rule.create_match("conntrack").ctstate = "DNAT"
+                rule.create_match("comment").comment = tag
+                rule.create_target("ACCEPT")
+                chain.insert_rule(rule)
+            return True
+
+    def _ensure_nft_forward_accept(self, bridge):
+        iptables_nft = shutil.which("iptables-nft")
+        if not iptables_nft or not nft_forward_drops(iptables_nft):
+            return False
+        changed = False
+        for spec in self.forward_accept_specs(bridge):
+            check = subprocess.run([iptables_nft, "-w", "-C", "FORWARD", *spec], capture_output=True)
+            if check.returncode != 0:
+                subprocess.run([iptables_nft, "-w", "-I", "FORWARD", "1", *spec], check=True, capture_output=True)
+                changed = True
+        return changed
+
+
+def nft_forward_drops(iptables_nft="iptables-nft"):
+    """Whether the nf_tables ``filter FORWARD`` chain drops or rejects anything."""
+    listing = subprocess.run([iptables_nft, "-w", "-S", "FORWARD"], capture_output=True, text=True)
+    if listing.returncode != 0:
+        return False
+    return any(
+        line in ("-P FORWARD DROP",) or line.endswith(("-j DROP", "-j REJECT")) or " -j REJECT " in line
+        for line in listing.stdout.splitlines()
+    )

@@ -57,6 +57,40 @@ def port(value, field):
     return int(text)
 
 
+MAX_RANGE_SIZE = 1000
+
+
+def port_range(value, field):
+    """A port or a range ``start-end`` (at most ``MAX_RANGE_SIZE`` ports): ``(start, end)``."""
+    text = str(value)
+    start_text, dash, end_text = text.partition("-")
+    if not dash:
+        start = port(text, field)
+        return start, start
+    start, end = port(start_text, field), port(end_text, field)
+    if end < start or end - start + 1 > MAX_RANGE_SIZE:
+        raise BadInput(
+            N_("Invalid {field} range '{value}': start-end with start <= end, at most {limit} ports"),
+            field=field, value=text[:40], limit=MAX_RANGE_SIZE,
+        )
+    return start, end
+
+
+def forward_ports(host_value, container_value):
+    """``host_port`` and ``container_port`` fields -> ``(host_start, host_end, container_start)``.
+
+    A host range maps to the same-size container range; the container side may give just its start.
+    """
+    host_start, host_end = port_range(host_value, "host_port")
+    container_start, container_end = port_range(container_value, "container_port")
+    size = host_end - host_start
+    if container_end != container_start and container_end - container_start != size:
+        raise BadInput(N_("The host and container port ranges must have the same size"))
+    if container_start + size > 65535:
+        raise BadInput(N_("The container port range goes past 65535"))
+    return host_start, host_end, container_start
+
+
 def protocol(value):
     value = value.strip().lower()
     if value not in PROTOCOLS:

@@ -75,8 +75,8 @@ def remove_test_nat_rules(app):
     if os.geteuid() != 0 or not shutil.which("iptables-legacy"):
         return
     nat = app.extensions["incus_api"].nat
-    for forward in nat.tagged().values():
-        nat.remove(forward)
+    for rule_id in {forward.rule_id for forward in nat.tagged()}:
+        nat.remove_tagged(rule_id)
 
 
 @pytest.fixture

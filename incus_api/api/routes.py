@@ -86,12 +86,14 @@ def container_info(name):
 
 @bp.post("/container/<name>/add_nat_rule")
 def add_nat_rule(name):
+    """``host_port`` may be a range (``10000-10019``), forwarded to the same-size container range."""
     name = validation.container_name(name)
     data = form()
-    host_port = validation.port(validation.required(data, "host_port"), "host_port")
-    container_port = validation.port(validation.required(data, "container_port"), "container_port")
+    host_port, host_port_end, container_port = validation.forward_ports(
+        validation.required(data, "host_port"), validation.required(data, "container_port")
+    )
     protocol = validation.protocol(validation.required(data, "protocol"))
-    rule, created = services().nat_rules.add(name, host_port, container_port, protocol)
+    rule, created = services().nat_rules.add(name, host_port, container_port, protocol, host_port_end=host_port_end)
     if not created:
         return jsonify({
             "status": "warning",
@@ -100,10 +102,15 @@ def add_nat_rule(name):
             "rule": rule,
         })
     return success(
-        _("Host port %(host_port)d/%(protocol)s now forwards to %(name)s (%(ip)s) port %(container_port)d",
-          host_port=host_port, protocol=protocol, name=name, ip=rule["container_ip"], container_port=container_port),
+        _("Host port %(host_port)s/%(protocol)s now forwards to %(name)s (%(ip)s) port %(container_port)s",
+          host_port=port_text(rule["host_port"], rule["host_port_end"]), protocol=protocol, name=name,
+          ip=rule["container_ip"], container_port=port_text(rule["container_port"], rule["container_port_end"])),
         rule_id=rule["id"], rule=rule,
     )
+
+
+def port_text(start, end):
+    return str(start) if start == end else f"{start}-{end}"
 
 
 @bp.get("/container/<name>/nat_rules")

@@ -15,6 +15,6 @@ class Services:
 
 
 def build_services(incus, nat, db, config):
-    nat_rules = NatRuleService(incus=incus, nat=nat, db=db)
+    nat_rules = NatRuleService(incus=incus, nat=nat, db=db, config=config)
     containers = ContainerService(incus=incus, db=db, nat_rules=nat_rules, config=config)
     return Services(containers=containers, nat_rules=nat_rules)

@@ -159,6 +159,8 @@ class ContainerService:
                 raise IncusError(N_("{action} of container {name} failed: {reason}"), action=action, name=name, reason=reason) from exc
             log.warning("graceful %s of %s failed (%s); forcing it", action, name, reason)
             self.incus.change_state(name, action, force=True)
+        if action in ("start", "restart"):
+            self.nat_rules.sync(name)  # it may have come back with another address
         return self._refresh_status(name), False
 
     def _refresh_status(self, name):

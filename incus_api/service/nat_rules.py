@@ -1,10 +1,16 @@
-"""NAT rule use cases. The DB row and the kernel rule change together or not at all."""
+"""NAT rule use cases. The DB is the source of truth; the kernel's rules follow it.
+
+Adding and deleting change the DB row and the kernel rule together or not at all; ``sync``
+repairs whatever drifted anyway (a reboot flushed the kernel, a container got a new address,
+someone deleted a rule by hand).
+"""
 import contextlib
 import logging
 import sqlite3
 import time
+from dataclasses import dataclass, field
 
-from ..exceptions import BadInput, Conflict, NotFound
+from ..exceptions import BadInput, Conflict, IncusUnavailable, NotFound
 from ..i18n import N_
 from ..nat import Forward
 from .addresses import container_ipv4
@@ -12,27 +18,55 @@ from .addresses import container_ipv4
 log = logging.getLogger(__name__)
 
 IPV4_WAIT_SECONDS = 5
-RULE_COLUMNS = "id, container_name, host_port, container_port, protocol, container_ip, created_at"
+FORWARD_CHECK_SECONDS = 60
+RULE_COLUMNS = "id, container_name, host_port, host_port_end, container_port, protocol, container_ip, created_at"
 
 
 def rule_dict(row):
     rule = dict(row)
+    rule["container_port_end"] = rule["container_port"] + rule["host_port_end"] - rule["host_port"]
     rule["ip_at_creation"] = rule["container_ip"]  # the original project's field name
     return rule
 
 
-def forward_of(row):
+def forward_of(row, container_ip=None):
     return Forward(
         rule_id=row["id"], protocol=row["protocol"], host_port=row["host_port"],
-        container_ip=row["container_ip"], container_port=row["container_port"],
+        host_port_end=row["host_port_end"], container_ip=container_ip or row["container_ip"],
+        container_port=row["container_port"],
     )
 
 
+def parse_reserved_ports(spec):
+    return {int(part) for part in str(spec).replace(" ", "").split(",") if part.isdigit()}
+
+
+@dataclass
+class SyncReport:
+    added: list = field(default_factory=list)
+    removed: list = field(default_factory=list)
+    readdressed: list = field(default_factory=list)
+    forward_accept: list = field(default_factory=list)
+
+    @property
+    def changed(self):
+        return bool(self.added or self.removed or self.readdressed or self.forward_accept)
+
+    def as_dict(self):
+        return {"added": self.added, "removed": self.removed, "readdressed": self.readdressed,
+                "forward_accept": self.forward_accept}
+
+
 class NatRuleService:
-    def __init__(self, incus, nat, db):
+    def __init__(self, incus, nat, db, config):
         self.incus = incus
         self.nat = nat
         self.db = db
+        self.bridge = config.get("INCUS_BRIDGE", "incusbr0")
+        self.reserved_ports = parse_reserved_ports(config.get("RESERVED_PORTS", "22"))
+        self._forward_checked_at = 0.0
+
+    # -- reading ----------------------------------------------------------------------------
 
     def get(self, rule_id):
         row = self.db.query_one(f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE id = ?", (rule_id,))
@@ -47,49 +81,62 @@ class NatRuleService:
         )
         return [rule_dict(row) for row in rows]
 
-    def add(self, container_name, host_port, container_port, protocol):
-        """Forward ``host_port/protocol`` to the container. Returns ``(rule, created)``;
-        ``created`` is False when exactly this rule already existed."""
+    def list_all(self):
+        return [rule_dict(row) for row in self.db.query(f"SELECT {RULE_COLUMNS} FROM nat_rules ORDER BY id")]
+
+    # -- add --------------------------------------------------------------------------------
+
+    def add(self, container_name, host_port, container_port, protocol, host_port_end=None):
+        """Forward ``host_port[..host_port_end]/protocol`` to the container. Returns
+        ``(rule, created)``; ``created`` is False when exactly this rule already existed."""
+        host_port_end = host_port_end or host_port
+        reserved = sorted(p for p in self.reserved_ports if host_port <= p <= host_port_end)
+        if reserved:
+            raise Conflict(N_("Host port {port} is reserved and cannot be forwarded"), port=reserved[0])
         container_ip = self._running_ipv4(container_name)
-        existing = self.db.query_one(
-            f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE host_port = ? AND protocol = ?", (host_port, protocol)
-        )
-        if existing is not None:
-            return self._same_or_conflict(existing, container_name, container_port)
+        first_rule = not self.db.query_one("SELECT 1 FROM nat_rules WHERE container_name = ?", (container_name,))
 
         forward = None
         try:
             with self.db.transaction() as conn:
+                # Inside the write transaction, so two requests cannot both see the ports free.
+                overlapping = conn.execute(
+                    f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE protocol = ? AND host_port <= ? AND host_port_end >= ?"
+                    " ORDER BY host_port LIMIT 1",
+                    (protocol, host_port_end, host_port),
+                ).fetchone()
+                if overlapping is not None:
+                    return self._same_or_conflict(overlapping, container_name, host_port, host_port_end, container_port)
                 cursor = conn.execute(
-                    "INSERT INTO nat_rules (container_name, host_port, container_port, protocol, container_ip)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (container_name, host_port, container_port, protocol, container_ip),
+                    "INSERT INTO nat_rules (container_name, host_port, host_port_end, container_port, protocol, container_ip)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (container_name, host_port, host_port_end, container_port, protocol, container_ip),
                 )
-                candidate = Forward(cursor.lastrowid, protocol, host_port, container_ip, container_port)
+                candidate = Forward(cursor.lastrowid, protocol, host_port, container_ip, container_port, host_port_end)
                 self.nat.add(candidate)  # raises -> the row is rolled back
                 forward = candidate
-        except sqlite3.IntegrityError:
-            # Another request took the port between our check and our insert.
-            existing = self.db.query_one(
-                f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE host_port = ? AND protocol = ?", (host_port, protocol)
-            )
-            if existing is None:
-                raise
-            return self._same_or_conflict(existing, container_name, container_port)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(N_("Host port {host_port}/{protocol} is already forwarded"), host_port=host_port, protocol=protocol) from exc
         except BaseException:
             if forward is not None:  # the kernel rule went in but the commit failed
                 self.nat.remove(forward)
             raise
+        if first_rule:
+            self.pin_address(container_name, container_ip)
+        self._ensure_forward_accept_now_and_then()
         return rule_dict(self.get(forward.rule_id)), True
 
     @staticmethod
-    def _same_or_conflict(existing, container_name, container_port):
-        if existing["container_name"] == container_name and existing["container_port"] == container_port:
+    def _same_or_conflict(existing, container_name, host_port, host_port_end, container_port):
+        same = (existing["container_name"], existing["host_port"], existing["host_port_end"], existing["container_port"])
+        if same == (container_name, host_port, host_port_end, container_port):
             return rule_dict(existing), False
+        rule = rule_dict(existing)
+        ports = str(rule["host_port"]) if rule["host_port"] == rule["host_port_end"] else f"{rule['host_port']}-{rule['host_port_end']}"
         raise Conflict(
-            N_("Host port {host_port}/{protocol} is already forwarded to {container}:{container_port} (rule {rule_id})"),
-            host_port=existing["host_port"], protocol=existing["protocol"], container=existing["container_name"],
-            container_port=existing["container_port"], rule_id=existing["id"],
+            N_("Host port {ports}/{protocol} is already forwarded to {container}:{container_port} (rule {rule_id})"),
+            ports=ports, protocol=rule["protocol"], container=rule["container_name"],
+            container_port=rule["container_port"], rule_id=rule["id"],
         )
 
     def _running_ipv4(self, container_name):
@@ -108,6 +155,37 @@ class NatRuleService:
             if time.monotonic() > deadline:
                 raise BadInput(N_("Container {name} has no IPv4 address"), name=container_name)
             time.sleep(0.2)
+
+    def pin_address(self, container_name, address):
+        """Fix the container's current IPv4 on its NIC (``ipv4.address``), so DHCP cannot move it
+        and its forwards keep working. Only possible on a NIC of a managed Incus network."""
+        instance = self.incus.instance(container_name)
+        interface = next(
+            (name for name, details in ((instance.get("state") or {}).get("network") or {}).items()
+             if any(a.get("address") == address for a in details.get("addresses") or [])),
+            None,
+        )
+        for device_name, device in (instance.get("expanded_devices") or {}).items():
+            if device.get("type") != "nic" or (device.get("name") or device_name) != interface:
+                continue
+            if not device.get("network"):
+                log.info("%s: NIC %s is not on a managed network; its address is not pinned", container_name, device_name)
+                return False
+            if device.get("ipv4.address") == address:
+                return False
+            devices = dict(instance.get("devices") or {})
+            devices[device_name] = {**device, "ipv4.address": address}
+            self.incus.update_devices(container_name, devices)
+            log.info("%s: pinned %s on %s", container_name, address, device_name)
+            return True
+        return False
+
+    def _ensure_forward_accept_now_and_then(self):
+        if time.monotonic() - self._forward_checked_at > FORWARD_CHECK_SECONDS:
+            self.nat.ensure_forward_accept(self.bridge)
+            self._forward_checked_at = time.monotonic()
+
+    # -- delete -----------------------------------------------------------------------------
 
     def delete(self, rule_id):
         """Remove the kernel rule and the row. Returns ``(rule, kernel_had_it)``."""
@@ -151,3 +229,61 @@ class NatRuleService:
                 except Exception:  # noqa: BLE001 - restoring is best effort; the sync repairs the rest
                     log.exception("could not restore NAT rule %s", forward.rule_id)
             raise
+
+    # -- reconcile --------------------------------------------------------------------------
+
+    def sync(self, container_name=None):
+        """Make the kernel's rules equal to the DB: add missing rules, remove rules tagged as ours
+        that the DB does not have (or has differently), and follow containers to new addresses.
+        Rules not tagged as ours are never touched. Limited to one container when named."""
+        report = SyncReport()
+        if container_name is None:
+            select, params = f"SELECT {RULE_COLUMNS} FROM nat_rules", ()
+        else:
+            select, params = f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE container_name = ?", (container_name,)
+        # Ask Incus before taking the write lock: other requests keep going meanwhile.
+        addresses = self._current_addresses({row["container_name"] for row in self.db.query(select, params)})
+        with self.db.transaction() as conn:
+            rows = conn.execute(select, params).fetchall()
+            wanted = {}
+            for row in rows:
+                address = addresses.get(row["container_name"]) or row["container_ip"]
+                if address != row["container_ip"]:
+                    conn.execute("UPDATE nat_rules SET container_ip = ? WHERE id = ?", (address, row["id"]))
+                    report.readdressed.append(row["id"])
+                wanted[row["id"]] = forward_of(row, container_ip=address)
+
+            in_kernel = {}
+            for forward in self.nat.tagged():
+                in_kernel.setdefault(forward.rule_id, []).append(forward)
+            for rule_id, forwards in in_kernel.items():
+                if container_name is not None and rule_id not in wanted:
+                    continue  # another container's rule, or nobody's: left to a full sync
+                if forwards != [wanted.get(rule_id)]:
+                    self.nat.remove_tagged(rule_id)
+                    report.removed.append(rule_id)
+            for rule_id, forward in wanted.items():
+                if in_kernel.get(rule_id) != [forward]:
+                    self.nat.add(forward)
+                    report.added.append(rule_id)
+        if container_name is None or wanted:
+            report.forward_accept = self.nat.ensure_forward_accept(self.bridge)
+            self._forward_checked_at = time.monotonic()
+        if report.changed:
+            log.info("NAT sync%s: %s", f" ({container_name})" if container_name else "", report.as_dict())
+        return report
+
+    def _current_addresses(self, container_names):
+        """Each running container's IPv4 now; containers that are stopped, gone or unreachable
+        keep their recorded address."""
+        addresses = {}
+        for name in container_names:
+            try:
+                state = self.incus.instance_state(name)
+            except (NotFound, IncusUnavailable):
+                continue
+            if state.get("status") == "Running":
+                address = container_ipv4(state)
+                if address:
+                    addresses[name] = address
+        return addresses
