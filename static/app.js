@@ -137,6 +137,16 @@
     }
   }
 
+  function ports(start, end) {
+    return (end && end !== start) ? start + '-' + end : String(start);
+  }
+
+  function ruleLabel(r) {
+    var width = (r.host_port_end || r.host_port) - r.host_port;
+    return ports(r.host_port, r.host_port_end) + '/' + r.protocol + ' → ' + r.container_ip + ':' +
+      ports(r.container_port, r.container_port + width);
+  }
+
   /* start / stop / restart / delete */
   function containerAction(button) {
     var name = button.getAttribute('data-name');
@@ -149,7 +159,7 @@
         if (rules.length) {
           nodes.push(el('p', {}, [t('delete_rules')]));
           nodes.push(el('ul', {}, rules.map(function (r) {
-            return el('li', { 'class': 'mono' }, [r.host_port + '/' + r.protocol + ' → ' + r.container_ip + ':' + r.container_port]);
+            return el('li', { 'class': 'mono' }, [ruleLabel(r)]);
           })));
         } else {
           nodes.push(el('p', { 'class': 'muted' }, [t('delete_no_rules')]));
