@@ -92,6 +92,9 @@ def test_container_lifecycle(logged_in, container_name, busybox_image):
     expect(exec_form.locator("[data-stdout]")).to_have_text(name + "\n")
     expect(exec_form.locator("[data-exit-code]")).to_have_text("退出码 0")
     expect(exec_form.locator("[data-stderr]")).to_be_hidden()
+    exec_form.locator("input[name=command]").fill("ps")
+    exec_form.locator("button[type=submit]").click()
+    expect(exec_form.locator("[data-stdout]")).to_contain_text("httpd")
 
     nat_form = page.locator("[data-nat-form]")
     nat_form.locator("input[name=host_port]").fill("70000")
