@@ -51,6 +51,10 @@
     busy += 1;
     return fetch(path, options).then(function (response) {
       if (toLogin(response)) { return { status: 'error', message: '' }; }
+      if (response.status === 401) {  /* the session ended: the page goes to the login form */
+        window.location.reload();
+        return { status: 'error', message: '' };
+      }
       return response.json().then(function (json) {
         json.httpStatus = response.status;
         return json;
