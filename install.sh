@@ -59,6 +59,8 @@ Wants=incus.service
 
 [Service]
 WorkingDirectory=$APP_DIR
+# Rules live only in the kernel: put them back at boot before serving (app.py syncs too).
+ExecStartPre=-$APP_DIR/.venv/bin/python -m incus_api nat sync
 ExecStart=$APP_DIR/.venv/bin/python $APP_DIR/app.py
 Restart=on-failure
 UMask=0077

@@ -61,6 +61,40 @@ def api_secret_regenerate():
     echo_api_hash()
 
 
+@click.group("nat")
+def nat_group():
+    """NAT rules: the database is the truth, the kernel follows."""
+
+
+@nat_group.command("sync")
+@with_appcontext
+def nat_sync():
+    """Make the kernel's rules equal to the database (run at boot and at service start)."""
+    report = backend().services.nat_rules.sync()
+    summary = report.as_dict()
+    click.echo(
+        f"NAT sync: added {summary['added'] or 'none'}, removed {summary['removed'] or 'none'}, "
+        f"re-addressed {summary['readdressed'] or 'none'}, FORWARD accept written in {summary['forward_accept'] or 'none'}"
+    )
+
+
+@click.command("doctor")
+@with_appcontext
+def doctor_command():
+    """Check Incus, the bridge, forwarding, the iptables backends and the NAT rules."""
+    from .service.doctor import run_checks
+
+    checks = [c.render() for c in run_checks(backend().incus, backend().services.nat_rules, current_app.config["INCUS_BRIDGE"])]
+    for item in checks:
+        click.echo(f"[{'ok' if item['ok'] else 'FAIL'}] {item['name']}: {item['detail']}")
+        if item["hint"]:
+            click.echo(f"       fix: {item['hint']}")
+    if not all(item["ok"] for item in checks):
+        raise SystemExit(1)
+
+
 def register_commands(app):
     app.cli.add_command(init_db_command)
     app.cli.add_command(api_secret_group)
+    app.cli.add_command(nat_group)
+    app.cli.add_command(doctor_command)

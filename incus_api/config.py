@@ -26,6 +26,7 @@ ENV_KEYS = (
     "LOG_LEVEL",
     "NAT_TAG_PREFIX",
     "RESERVED_PORTS",
+    "NAT_SYNC_INTERVAL",
 )
 
 DEFAULTS = {
@@ -40,11 +41,13 @@ DEFAULTS = {
     "LOG_LEVEL": "INFO",
     # Host ports that can never be forwarded (the service's own PORT is always added).
     "RESERVED_PORTS": "22",
+    # Seconds between two reconciles of the kernel's NAT rules with the DB (0: only at start-up).
+    "NAT_SYNC_INTERVAL": 60,
     # Comment prefix that marks our iptables rules; the tests use their own.
     "NAT_TAG_PREFIX": "incus-api-web:",
 }
 
-INT_KEYS = ("PORT", "EXEC_TIMEOUT", "OPERATION_TIMEOUT")
+INT_KEYS = ("PORT", "EXEC_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL")
 
 
 def read_config_file(path):

@@ -6,19 +6,20 @@ from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from .exceptions import AppError
+from .i18n import N_
 
 log = logging.getLogger(__name__)
 
 GENERIC_MESSAGES = {
-    400: "Bad request",
-    401: "Authentication required",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    413: "Request too large",
-    415: "Unsupported media type",
-    429: "Too many requests",
-    500: "Internal error",
+    400: N_("Bad request"),
+    401: N_("Authentication required"),
+    403: N_("Forbidden"),
+    404: N_("Not found"),
+    405: N_("Method not allowed"),
+    413: N_("Request too large"),
+    415: N_("Unsupported media type"),
+    429: N_("Too many requests"),
+    500: N_("Internal error"),
 }
 
 
@@ -55,4 +56,4 @@ def register_error_handlers(app):
     @app.errorhandler(Exception)
     def unexpected_error(error):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _respond({"status": "error", "message": gettext("Internal error")}, 500)
+        return _respond({"status": "error", "message": gettext(GENERIC_MESSAGES[500])}, 500)

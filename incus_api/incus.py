@@ -120,6 +120,9 @@ class Incus:
         """Every instance without state (fast); pair with ``leases()`` for addresses."""
         return self._get(self.api.instances, recursion=1)
 
+    def network(self, name):
+        return self._get(self.api.networks[name])
+
     def leases(self, network):
         """DHCP leases of a managed network: hostname, hwaddr, address, type."""
         return self._get(self.api.networks[network].leases)

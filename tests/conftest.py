@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 API_SECRET = "test-api-secret"
 API_HEADERS = {"X-API-Hash": hashlib.sha256(API_SECRET.encode()).hexdigest()}
 TEST_IMAGE = "busybox"
-TEST_TAG_PREFIX = "incus-api-test:"
+TEST_TAG_PREFIX = "incus-api-test"  # + a random part per app: parallel runs never touch each other
 INCUS_SOCKET = os.environ.get("INCUS_SOCKET", "/var/lib/incus/unix.socket")
 REAL_SUITES = ("integration", "browser")
 
@@ -60,7 +60,7 @@ def app(tmp_path):
             "API_SECRET_KEY": API_SECRET,
             "SECRET_KEY": "test-session-key",
             "INCUS_SOCKET": INCUS_SOCKET,
-            "NAT_TAG_PREFIX": TEST_TAG_PREFIX,
+            "NAT_TAG_PREFIX": f"{TEST_TAG_PREFIX}-{secrets.token_hex(3)}:",
             "ADMIN_USERNAME": "admin",
             "ADMIN_PASSWORD": "test-admin-password",
         },
@@ -68,6 +68,11 @@ def app(tmp_path):
     )
     yield app
     remove_test_nat_rules(app)
+
+
+def rule_comment(app, rule_id):
+    """How ``iptables -S`` shows the comment of our rule ``rule_id``."""
+    return f'--comment "{app.config["NAT_TAG_PREFIX"]}{rule_id}"'
 
 
 def remove_test_nat_rules(app):

@@ -1,5 +1,6 @@
 """Routes of the dashboard. Reads go through the service layer; writes go through the JSON API."""
 import secrets
+import time
 from urllib.parse import urlsplit
 
 from flask import (
@@ -17,6 +18,8 @@ from . import bp
 
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
 MIN_PASSWORD_LENGTH = 8
+DIAGNOSTICS_MAX_AGE = 60
+_diagnostics_cache = {}
 
 
 def backend():
@@ -111,12 +114,27 @@ def local_images():
     return images, None
 
 
+def diagnostics(max_age=0):
+    """The doctor's checks, translated; reused for ``max_age`` seconds (the containers page must
+    stay fast, the settings page always checks afresh)."""
+    from ..service.doctor import run_checks
+
+    cached = _diagnostics_cache.get(current_app.name)
+    if cached is None or time.monotonic() - cached[0] > max_age:
+        checks = run_checks(backend().incus, services().nat_rules, current_app.config["INCUS_BRIDGE"])
+        cached = (time.monotonic(), checks)
+        _diagnostics_cache[current_app.name] = cached
+    return [check.render(translate=_) for check in cached[1]]
+
+
 @bp.get("/")
 @login_required
 def index():
     rows, live = services().containers.list_all()
     images, images_error = local_images()
-    return render_template("containers.html", rows=rows, live=live, images=images, images_error=images_error)
+    problems = [check for check in diagnostics(max_age=DIAGNOSTICS_MAX_AGE) if not check["ok"]] if live else []
+    return render_template("containers.html", rows=rows, live=live, images=images, images_error=images_error,
+                           problems=problems)
 
 
 @bp.get("/containers/rows")
@@ -163,6 +181,7 @@ def settings():
         secret_from_config=bool(current_app.config.get("API_SECRET_KEY")),
         base_url=request.host_url.rstrip("/"),
         min_password_length=MIN_PASSWORD_LENGTH,
+        checks=diagnostics(),
     )
 
 

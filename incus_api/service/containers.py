@@ -160,7 +160,7 @@ class ContainerService:
             log.warning("graceful %s of %s failed (%s); forcing it", action, name, reason)
             self.incus.change_state(name, action, force=True)
         if action in ("start", "restart"):
-            self.nat_rules.sync(name)  # it may have come back with another address
+            self.nat_rules.follow_restart(name)
         return self._refresh_status(name), False
 
     def _refresh_status(self, name):

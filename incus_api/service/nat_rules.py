@@ -273,9 +273,22 @@ class NatRuleService:
             log.info("NAT sync%s: %s", f" ({container_name})" if container_name else "", report.as_dict())
         return report
 
+    def follow_restart(self, container_name):
+        """After a start/restart: once the container has its address again (DHCP takes a moment),
+        make its rules point there."""
+        if not self.db.query_one("SELECT 1 FROM nat_rules WHERE container_name = ?", (container_name,)):
+            return None
+        try:
+            self._running_ipv4(container_name)
+        except BadInput:
+            log.warning("%s has no IPv4 address after starting; its NAT rules keep the recorded one", container_name)
+        return self.sync(container_name)
+
     def _current_addresses(self, container_names):
         """Each running container's IPv4 now; containers that are stopped, gone or unreachable
         keep their recorded address."""
+        if len(container_names) > 3:
+            return self._addresses_from_list(container_names)
         addresses = {}
         for name in container_names:
             try:
@@ -287,3 +300,32 @@ class NatRuleService:
                 if address:
                     addresses[name] = address
         return addresses
+
+    def _addresses_from_list(self, container_names):
+        """The same for many containers in two requests: the instance list and the DHCP leases."""
+        try:
+            instances = self.incus.instances()
+            leases = self.incus.leases(self.bridge)
+        except (NotFound, IncusUnavailable):
+            return {}
+        by_hwaddr = {lease["hwaddr"].lower(): lease["address"] for lease in leases or []
+                     if lease.get("hwaddr") and "." in lease.get("address", "")}
+        addresses = {}
+        for instance in instances:
+            if instance["name"] not in container_names or instance.get("status") != "Running":
+                continue
+            config = instance.get("config") or {}
+            for key, hwaddr in config.items():
+                if key.startswith("volatile.") and key.endswith(".hwaddr") and hwaddr.lower() in by_hwaddr:
+                    addresses[instance["name"]] = by_hwaddr[hwaddr.lower()]
+                    break
+        return addresses
+
+    def run_periodic_sync(self, interval, stop_event):
+        """Reconcile every ``interval`` seconds until ``stop_event`` is set (catches changes made
+        outside the service, e.g. ``incus restart`` with a new address, or a flushed table)."""
+        while not stop_event.wait(interval):
+            try:
+                self.sync()
+            except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
+                log.exception("periodic NAT sync failed")

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from incus_api.exceptions import NatError
-from tests.conftest import incus_cli, wait_for_ipv4
+from tests.conftest import incus_cli, rule_comment, wait_for_ipv4
 from tests.integration.conftest import free_port, kernel_nat_rules
 
 INFO_KEYS = {
@@ -123,7 +123,7 @@ def test_info(api, make_container):
     assert missing.status_code == 404 and missing.get_json()["status"] == "NotFound"
 
 
-def test_nat_rule_lifecycle(api, make_container):
+def test_nat_rule_lifecycle(api, app, make_container):
     name = make_container()
     port = free_port()
     form = {"host_port": str(port), "container_port": "80", "protocol": "tcp"}
@@ -132,7 +132,7 @@ def test_nat_rule_lifecycle(api, make_container):
     body = added.get_json()
     assert added.status_code == 200 and body["status"] == "success", body
     rule_id = body["rule_id"]
-    assert f'--dport {port} ' in kernel_nat_rules() and f'incus-api-test:{rule_id}"' in kernel_nat_rules()
+    assert f'--dport {port} ' in kernel_nat_rules() and rule_comment(app, rule_id) in kernel_nat_rules()
 
     same = api.post(f"/container/{name}/add_nat_rule", data=form)
     assert same.status_code == 200 and same.get_json()["status"] == "warning"
@@ -152,7 +152,7 @@ def test_nat_rule_lifecycle(api, make_container):
 
     deleted = api.delete(f"/container/nat_rule/{rule_id}")
     assert deleted.status_code == 200 and deleted.get_json()["status"] == "success"
-    assert f'incus-api-test:{rule_id}"' not in kernel_nat_rules()
+    assert rule_comment(app, rule_id) not in kernel_nat_rules()
     gone = api.delete(f"/container/nat_rule/{rule_id}")
     assert gone.status_code == 404 and gone.get_json()["status"] == "NotFound"
 
@@ -199,7 +199,7 @@ def test_delete_removes_container_and_its_nat_rules(api, app, make_container):
     assert response.status_code == 200 and body["status"] == "success" and body["nat_rules_removed"] == 2
     assert incus_cli("list", name, "-f", "csv").stdout.strip() == ""
     rules = kernel_nat_rules()
-    assert not any(f'incus-api-test:{rule_id}"' in rules for rule_id in ids)
+    assert not any(rule_comment(app, rule_id) in rules for rule_id in ids)
     assert app.extensions["incus_api"].db.query("SELECT * FROM nat_rules") == []
 
 
@@ -217,7 +217,7 @@ def test_failed_container_delete_keeps_its_nat_rules(api, app, make_container, m
     monkeypatch.setattr(incus, "delete", refuse)
     response = api.post(f"/container/{name}/action", data={"action": "delete"})
     assert response.status_code == 500
-    assert f'incus-api-test:{rule_id}"' in kernel_nat_rules()
+    assert rule_comment(app, rule_id) in kernel_nat_rules()
     assert len(api.get(f"/container/{name}/nat_rules").get_json()["rules"]) == 1
 
 

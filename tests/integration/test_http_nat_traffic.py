@@ -2,7 +2,7 @@
 traffic from a network namespace through the host port into httpd inside a container."""
 import requests
 
-from tests.conftest import API_HEADERS, wait_for_ipv4
+from tests.conftest import API_HEADERS, rule_comment, wait_for_ipv4
 from tests.integration.conftest import free_port, kernel_nat_rules
 
 
@@ -13,7 +13,7 @@ def session():
     return http
 
 
-def test_full_flow_over_http_with_real_traffic(live_server, container_name, busybox_image, test_host):
+def test_full_flow_over_http_with_real_traffic(app, live_server, container_name, busybox_image, test_host):
     http = session()
     name = container_name()
     port = free_port()
@@ -51,7 +51,7 @@ def test_full_flow_over_http_with_real_traffic(live_server, container_name, busy
 
     gone = http.post(f"{live_server}/container/{name}/action", data={"action": "delete"}).json()
     assert gone["status"] == "success" and gone["nat_rules_removed"] == 1
-    assert f'incus-api-test:{again["rule_id"]}"' not in kernel_nat_rules()
+    assert rule_comment(app, again["rule_id"]) not in kernel_nat_rules()
     assert test_host.http_get(test_host.host_ip, port) is None
     assert http.get(f"{live_server}/container/{name}/info").status_code == 404
 
