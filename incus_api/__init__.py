@@ -6,12 +6,14 @@ from pathlib import Path
 from flask import Flask, request
 from flask_babel import Babel, gettext
 
+from .audit import register_audit
 from .auth import csrf, login_manager
 from .config import DEFAULT_INSTANCE_PATH, PROJECT_ROOT, load_config, persistent_secret
 from .db import Database
 from .errors import register_error_handlers
 from .incus import Incus
 from .nat import NatTable
+from .security import register_security
 from .service import Services, build_services
 
 LANGUAGES = ("zh", "en")
@@ -54,8 +56,9 @@ def create_app(config=None, instance_path=None):
     app.config.setdefault("MAX_CONTENT_LENGTH", MAX_REQUEST_BYTES)
     # The dashboard stays open for hours: the CSRF token lives as long as the session.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask has these keys already (SameSite None), so setdefault would not apply.
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = (config or {}).get("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).with_name("translations")))
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -67,6 +70,8 @@ def create_app(config=None, instance_path=None):
     nat = NatTable(tag_prefix=app.config["NAT_TAG_PREFIX"])
     app.extensions["incus_api"] = Backend(db=db, incus=incus, nat=nat, services=build_services(incus, nat, db, app.config))
 
+    register_security(app)
+    register_audit(app, db)
     login_manager.init_app(app)
     login_manager.localize_callback = gettext
     csrf.init_app(app)

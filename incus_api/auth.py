@@ -3,7 +3,7 @@ import hashlib
 import hmac
 import secrets
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -26,9 +26,16 @@ csrf = CSRFProtect()
 
 
 class User(UserMixin):
+    """The session stores ``<user id>.<fingerprint of the password hash>``: changing the password
+    changes the fingerprint, which logs out every session made with the old one."""
+
     def __init__(self, row):
-        self.id = str(row["id"])
+        self.id = f"{row['id']}.{password_fingerprint(row['password_hash'])}"
         self.username = row["username"]
+
+
+def password_fingerprint(password_hash):
+    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:16]
 
 
 def api_hash(secret):
@@ -68,6 +75,7 @@ def require_api_auth():
     supplied = next((request.headers[h] for h in API_HASH_HEADERS if request.headers.get(h)), None)
     backend = current_app.extensions["incus_api"]
     if supplied is not None and valid_api_hash(supplied, api_secret(current_app.config, backend.db)):
+        g.auth_via = "api"
         return
     if current_user.is_authenticated:
         if request.method in UNSAFE_METHODS:
@@ -97,7 +105,12 @@ def authenticate(db, username, password):
 
 
 @login_manager.user_loader
-def load_user(user_id):
+def load_user(session_id):
+    user_id, _, fingerprint = str(session_id).partition(".")
+    if not user_id.isdigit():
+        return None
     db = current_app.extensions["incus_api"].db
-    row = db.query_one("SELECT id, username FROM users WHERE id = ?", (user_id,))
-    return User(row) if row else None
+    row = db.query_one("SELECT id, username, password_hash FROM users WHERE id = ?", (int(user_id),))
+    if row is None or not hmac.compare_digest(password_fingerprint(row["password_hash"]), fingerprint):
+        return None
+    return User(row)

@@ -11,13 +11,41 @@ import threading
 from dataclasses import dataclass
 
 import requests
+import urllib3
 from pylxd import Client
+from pylxd import client as pylxd_client
 from pylxd import exceptions as pylxd_errors
 
 from .exceptions import Conflict, IncusError, IncusUnavailable, NotFound, OperationTimeout
 from .i18n import N_
 
 OPERATION_SUCCESS = 200
+POOL_SIZE = 32  # keep-alive connections to the daemon, one per concurrently serving thread
+
+
+class _UnixSocketPool(pylxd_client._UnixSocketHTTPConnectionPool):
+    """pylxd's unix-socket pool keeps one connection: with concurrent requests the others are
+    opened and thrown away each time (and logged as "Connection pool is full")."""
+
+    def __init__(self, socket_url):
+        urllib3.HTTPConnectionPool.__init__(self, "localhost", maxsize=POOL_SIZE)
+        self.socket_path = socket_url
+
+
+class _UnixAdapter(pylxd_client._UnixAdapter):
+    def get_connection(self, url, proxies):
+        with self.pools.lock:
+            pool = self.pools.get(url)
+            if pool is None:
+                pool = self.pools[url] = _UnixSocketPool(url)
+        return pool
+
+
+def _session():
+    session = requests.Session()
+    session.trust_env = False  # a unix socket: never through an http(s)_proxy from the environment
+    session.mount(pylxd_client.DEFAULT_SCHEME, _UnixAdapter())
+    return session
 
 
 @dataclass(frozen=True)
@@ -52,7 +80,7 @@ class Incus:
                 socket=self.socket_path,
             )
         try:
-            return Client(endpoint=self.socket_path)
+            return Client(endpoint=self.socket_path, session=_session())
         except (pylxd_errors.ClientConnectionFailed, requests.RequestException, OSError) as exc:
             raise IncusUnavailable(N_("Cannot reach the Incus daemon: {reason}"), reason=str(exc)) from exc
 

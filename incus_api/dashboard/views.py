@@ -14,6 +14,7 @@ from .. import LANGUAGES, validation
 from ..auth import API_SECRET_SETTING, api_hash, api_secret, authenticate, create_user
 from ..errors import _respond
 from ..exceptions import AppError
+from ..security import LOGIN_LIMITS, failed_login, limiter
 from . import bp
 
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
@@ -43,6 +44,7 @@ def safe_next(target, default="dashboard.index"):
 # -- login / logout / language ---------------------------------------------------------------
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMITS, methods=["POST"], deduct_when=failed_login)
 def login():
     next_url = request.values.get("next", "")
     if current_user.is_authenticated and request.method == "GET":
@@ -211,6 +213,9 @@ def change_password():
         flash(_("The two new passwords differ"), "error")
     else:
         create_user(db, current_user.username, new)
+        # Every other session ends (the session id carries the old password's fingerprint);
+        # this one continues under the new password.
+        login_user(authenticate(db, current_user.username, new))
         flash(_("Password changed"), "success")
     return redirect(url_for("dashboard.settings") + "#password")
 

@@ -128,7 +128,8 @@ class ContainerService:
             self.incus.create(name, source, start=True)
         except IncusError as exc:
             reason = _reason(exc)
-            if "already exists" in reason or "UNIQUE constraint failed" in reason:
+            # Incus's words when another request is creating or has created the same name.
+            if any(words in reason for words in ("already exists", "UNIQUE constraint failed", "Instance is busy running")):
                 raise Conflict(N_("Container {name} already exists"), name=name) from exc
             raise IncusError(N_("Creating container {name} failed: {reason}"), name=name, reason=reason) from exc
         return self.info(name)
