@@ -54,6 +54,23 @@ exit 0
 DHCP
 chmod +x "$root/sbin/init" "$root/usr/share/udhcpc/default.script"
 
+# Debian's busybox has no chpasswd applet: a small one, so the service can set root's password
+# (it feeds "root:password" lines on stdin) in test containers too.
+if [ ! -e "$root/usr/sbin/chpasswd" ]; then
+    cat > "$root/usr/sbin/chpasswd" <<'CHPASSWD'
+#!/bin/sh
+# chpasswd: "user:password" lines on stdin; SHA-512 hashes into /etc/shadow.
+while IFS= read -r line || [ -n "$line" ]; do
+    user=${line%%:*}
+    pass=${line#*:}
+    grep -q "^$user:" /etc/shadow || { echo "chpasswd: unknown user '$user'" >&2; exit 1; }
+    hash=$(printf '%s' "$pass" | mkpasswd -m sha512) || exit 1
+    sed -i "s|^$user:[^:]*:|$user:$hash:|" /etc/shadow || exit 1
+done
+CHPASSWD
+    chmod 755 "$root/usr/sbin/chpasswd"
+fi
+
 echo busybox > "$root/etc/hostname"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\n' > "$root/etc/group"

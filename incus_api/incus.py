@@ -180,14 +180,18 @@ class Incus:
             response = self.api.instances[name].patch(json={"devices": devices}, headers=headers)
         self._wait(response)
 
-    def exec(self, name, argv, timeout):
-        """Run ``argv`` (no shell) with recorded output: two plain REST calls, no websockets."""
+    def exec(self, name, argv, timeout, environment=None):
+        """Run ``argv`` (no shell) with recorded output: two plain REST calls, no websockets.
+
+        ``environment`` adds variables: the way to hand a secret to the command, since the argv
+        shows in Incus' lifecycle events and in ``ps``, and a recorded exec has no stdin.
+        """
         body = {
             "command": argv,
             "wait-for-websocket": False,
             "interactive": False,
             "record-output": True,
-            "environment": {"HOME": "/root", "USER": "root", "LANG": "C.UTF-8"},
+            "environment": {"HOME": "/root", "USER": "root", "LANG": "C.UTF-8", **(environment or {})},
         }
         with self._translated(name):
             response = self.api.instances[name]["exec"].post(json=body)
@@ -214,8 +218,51 @@ class Incus:
     def images(self):
         return self._get(self.api.images, recursion=1)
 
+    def image(self, fingerprint):
+        return self._get(self.api.images[fingerprint])
+
     def image_alias(self, alias):
         return self._get(self.api.images.aliases[alias])
+
+    def delete_image(self, fingerprint):
+        with self._translated():
+            response = self.api.images[fingerprint].delete()
+        self._wait(response)
+
+    def create_image_alias(self, alias, fingerprint, description=""):
+        body = {"name": alias, "target": fingerprint, "description": description}
+        with self._translated():
+            self.api.images.aliases.post(json=body)
+
+    def delete_image_alias(self, alias):
+        with self._translated():
+            self.api.images.aliases[alias].delete()
+
+    def pull_image(self, source, aliases=()):
+        """Start copying an image from a remote into the local store; returns the operation's id."""
+        body = {"source": source, "aliases": [{"name": alias} for alias in aliases]}
+        with self._translated():
+            response = self.api.images.post(json=body)
+        return response.json()["operation"].rsplit("/", 1)[-1]
+
+    # -- operations -------------------------------------------------------------------------
+
+    def operation(self, operation_id):
+        """One background operation (Incus forgets it a few seconds after it ends)."""
+        return self._get(self.api.operations[operation_id])
+
+    def wait_operation(self, operation_id, timeout):
+        """Wait up to ``timeout`` s for an operation; its state, finished or not (no raise on failure)."""
+        with self._translated():
+            try:
+                return self.api.operations[operation_id].wait.get(
+                    params={"timeout": timeout}, timeout=timeout + 10
+                ).json()["metadata"]
+            except pylxd_errors.NotFound:
+                raise
+            except pylxd_errors.LXDAPIException as exc:
+                # A failed operation answers the wait with an error response.
+                return {"id": operation_id, "status": "Failure", "status_code": 400, "err": str(exc), "metadata": {}}
 
     def ping(self):
         return self._get(self.api)

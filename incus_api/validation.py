@@ -111,3 +111,54 @@ def command(value):
     if not argv:
         raise BadInput(N_("The field '{field}' is required"), field="command")
     return argv
+
+
+# -- images and passwords ----------------------------------------------------------------------
+
+FINGERPRINT = re.compile(r"[0-9a-f]{12,64}")
+# Local alias names: no ":" (it would read as remote:alias), no spaces; "/" as in debian/12.
+IMAGE_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
+OPERATION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MIN_PASSWORD_LENGTH = 6
+MAX_PASSWORD_LENGTH = 128
+
+
+def fingerprint(value):
+    value = value.strip().lower()
+    if not FINGERPRINT.fullmatch(value):
+        raise BadInput(N_("Invalid image fingerprint '{fingerprint}': 12 to 64 hexadecimal digits"), fingerprint=value[:80])
+    return value
+
+
+def image_alias(value):
+    value = value.strip()
+    if not IMAGE_ALIAS.fullmatch(value) or "//" in value or value.endswith("/"):
+        raise BadInput(
+            N_("Invalid image alias '{alias}': 1-128 letters, digits, '.', '_', '-' and '/', starting with a letter or digit"),
+            alias=value[:80],
+        )
+    return value
+
+
+def operation_id(value):
+    if not OPERATION_ID.fullmatch(value):
+        raise BadInput(N_("Invalid operation id '{id}'"), id=value[:40])
+    return value
+
+
+def root_password(value):
+    """A root password for ``chpasswd``: one line of printable characters. Never echoed back."""
+    if value is None or value == "":
+        raise BadInput(N_("The field '{field}' is required"), field="password")
+    if any(ch in value for ch in "\r\n\x00"):
+        raise BadInput(N_("The password must be a single line"))
+    if any(not ch.isprintable() for ch in value):
+        raise BadInput(N_("The password contains control characters"))
+    if value != value.strip():
+        raise BadInput(N_("The password must not start or end with a space"))
+    if not MIN_PASSWORD_LENGTH <= len(value) <= MAX_PASSWORD_LENGTH:
+        raise BadInput(
+            N_("The password must have {min} to {max} characters"),
+            min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH,
+        )
+    return value

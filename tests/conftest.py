@@ -50,7 +50,13 @@ def pytest_collection_modifyitems(config, items):
 # -- the app ---------------------------------------------------------------------------------
 
 @pytest.fixture
-def app(tmp_path):
+def app_overrides():
+    """Extra app settings; a test module overrides this fixture to change the config."""
+    return {}
+
+
+@pytest.fixture
+def app(tmp_path, app_overrides):
     from incus_api import create_app
 
     app = create_app(
@@ -63,6 +69,7 @@ def app(tmp_path):
             "NAT_TAG_PREFIX": f"{TEST_TAG_PREFIX}-{secrets.token_hex(3)}:",
             "ADMIN_USERNAME": "admin",
             "ADMIN_PASSWORD": "test-admin-password",
+            **app_overrides,
         },
         instance_path=tmp_path / "instance",
     )

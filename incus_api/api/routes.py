@@ -27,7 +27,9 @@ def create_container():
     data = form()
     name = validation.container_name(validation.required(data, "name").strip())
     image = validation.image_ref(validation.required(data, "image"))
-    info = services().containers.create(name, image)
+    password = data.get("password")
+    password = validation.root_password(password) if password else None
+    info = services().containers.create(name, image, password=password)
     return success(
         _("Container %(name)s created and running", name=name),
         name=name, container_status=info["status"], ip=info["ip"],
@@ -51,6 +53,15 @@ def container_action(name):
     else:
         message = _("Container %(name)s: %(action)s done, now %(status)s", name=name, action=action, status=status)
     return success(message, container_status=status)
+
+
+@bp.post("/container/<name>/password")
+def set_password(name):
+    """Root's password, set with chpasswd in the running container; never logged or stored."""
+    name = validation.container_name(name)
+    password = validation.root_password(form().get("password"))
+    services().containers.set_password(name, password)
+    return success(_("The root password of %(name)s has been changed", name=name))
 
 
 @bp.post("/container/<name>/exec")

@@ -5,6 +5,7 @@ Nothing here knows about HTTP; the ``api`` and ``dashboard`` blueprints call the
 from dataclasses import dataclass
 
 from .containers import ContainerService
+from .images import ImageService
 from .nat_rules import NatRuleService
 
 
@@ -12,9 +13,11 @@ from .nat_rules import NatRuleService
 class Services:
     containers: ContainerService
     nat_rules: NatRuleService
+    images: ImageService
 
 
 def build_services(incus, nat, db, config):
     nat_rules = NatRuleService(incus=incus, nat=nat, db=db, config=config)
     containers = ContainerService(incus=incus, db=db, nat_rules=nat_rules, config=config)
-    return Services(containers=containers, nat_rules=nat_rules)
+    images = ImageService(incus=incus, config=config)
+    return Services(containers=containers, nat_rules=nat_rules, images=images)

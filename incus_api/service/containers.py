@@ -12,6 +12,15 @@ log = logging.getLogger(__name__)
 
 FINGERPRINT = re.compile(r"[0-9a-f]{12,64}")
 STOP_TIMEOUT = 30
+# chpasswd reads "user:password" lines on stdin; a recorded exec has none, so a shell feeds it
+# from an environment variable (printf is a shell builtin: the password is in no argv).
+# Incus turns exit code 127 into a "Command not found" error: a missing chpasswd exits 100.
+PASSWORD_ENV = "INCUS_API_ROOT_PASSWORD"
+NO_CHPASSWD = 100
+PASSWORD_ARGV = [
+    "/bin/sh", "-c",
+    f'command -v chpasswd >/dev/null || exit {NO_CHPASSWD}; printf "root:%s\\n" "${PASSWORD_ENV}" | chpasswd',
+]
 
 
 def image_source(image, remotes):
@@ -111,8 +120,12 @@ class ContainerService:
 
     # -- create -----------------------------------------------------------------------------
 
-    def create(self, name, image):
-        """Create and start ``name`` from ``image``; returns its info once it is Running."""
+    def create(self, name, image, password=None):
+        """Create and start ``name`` from ``image``; returns its info once it is Running.
+
+        With ``password``, root's password is set right after the start; if that fails, the new
+        container is deleted again (it would be one nobody can log in to) and the error raised.
+        """
         source = image_source(image, self.remotes)
         if self.incus.exists(name):
             raise Conflict(N_("Container {name} already exists"), name=name)
@@ -132,7 +145,48 @@ class ContainerService:
             if any(words in reason for words in ("already exists", "UNIQUE constraint failed", "Instance is busy running")):
                 raise Conflict(N_("Container {name} already exists"), name=name) from exc
             raise IncusError(N_("Creating container {name} failed: {reason}"), name=name, reason=reason) from exc
+        if password is not None:
+            try:
+                self.set_password(name, password)
+            except Exception:
+                log.warning("setting the root password of new container %s failed: deleting it", name)
+                self._discard(name)
+                raise
         return self.info(name)
+
+    def _discard(self, name):
+        try:
+            self.incus.change_state(name, "stop", force=True)
+            self.incus.delete(name)
+        except Exception as exc:  # noqa: BLE001  (the first error is the one to report)
+            log.warning("deleting %s failed too: %s", name, exc)
+
+    # -- root password ----------------------------------------------------------------------
+
+    def set_password(self, name, password):
+        """Set root's password with ``chpasswd`` in the container.
+
+        The password travels in an environment variable of the exec (not in the argv, which
+        Incus records in its lifecycle events and ``ps`` shows) and is never logged or stored.
+        """
+        try:
+            result = self.incus.exec(name, PASSWORD_ARGV, timeout=self.exec_timeout, environment={PASSWORD_ENV: password})
+        except IncusError as exc:
+            reason = _reason(exc)
+            if reason == "Command not found":
+                raise BadInput(N_("Container {name} has no /bin/sh to run chpasswd: its image does not support setting a password"), name=name) from exc
+            if "not running" in reason:
+                raise BadInput(N_("Container {name} is not running: start it to set the password"), name=name) from exc
+            raise
+        except OperationTimeout as exc:
+            raise OperationTimeout(N_("chpasswd did not finish within {timeout} s"), timeout=self.exec_timeout) from exc
+        if result.exit_code == NO_CHPASSWD:
+            raise BadInput(N_("Container {name} has no chpasswd command: its image does not support setting a password"), name=name)
+        if result.exit_code != 0:
+            raise IncusError(
+                N_("chpasswd failed in container {name} (exit code {code}): {reason}"),
+                name=name, code=result.exit_code, reason=(result.stderr or result.stdout).strip()[:500],
+            )
 
     # -- state changes ----------------------------------------------------------------------
 
