@@ -233,6 +233,12 @@
       if (region) { setBusy(target, true); refresh(region).then(function () { setBusy(target, false); }); }
     } else if (target.hasAttribute('data-copy')) {
       copy(target);
+    } else if (target.hasAttribute('data-delete-image')) {
+      event.preventDefault();
+      deleteImage(target);
+    } else if (target.hasAttribute('data-remove-alias')) {
+      event.preventDefault();
+      removeAlias(target);
     }
   });
 
@@ -263,7 +269,9 @@
       progress.hidden = false;
       button.disabled = true;
       form.querySelector('[data-result]').textContent = '';
-      api('POST', urls.create, { name: name, image: image }).then(function (result) {
+      var fields = { name: name, image: image };
+      if (form.elements.password && form.elements.password.value) { fields.password = form.elements.password.value; }
+      api('POST', urls.create, fields).then(function (result) {
         clearInterval(timer);
         progress.hidden = true;
         button.disabled = false;
@@ -271,6 +279,7 @@
         if (result.status === 'success') {
           extra.push(el('a', { href: url('container', result.name || name) }, [t('open') + ' →']));
           form.elements.name.value = '';
+          if (form.elements.password) { form.elements.password.value = ''; }
         }
         showResult(form, result, extra);
         return refreshAll();
@@ -327,6 +336,116 @@
     });
   }
 
+  /* Root password of a container (chpasswd through the API); the field is emptied either way */
+  function setupPassword(form) {
+    var name = form.getAttribute('data-name');
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var button = form.querySelector('button[type=submit]');
+      var field = form.elements.password;
+      setBusy(button, true);
+      api('POST', url('password', name), { password: field.value }).then(function (result) {
+        setBusy(button, false);
+        if (result.status === 'success') { field.value = ''; }
+        showResult(form, result);
+      });
+    });
+  }
+
+  /* Images: delete, aliases, import from remote:alias with the progress Incus reports */
+  function deleteImage(button) {
+    var id = button.getAttribute('data-delete-image');
+    var label = button.getAttribute('data-image-label');
+    return confirmDialog(t('delete_image_title', { image: label }), [el('p', {}, [t('delete_image_body')])], t('delete')).then(function (ok) {
+      if (!ok) { return; }
+      setBusy(button, true);
+      return api('DELETE', url('image_delete', '', id)).then(function (result) {
+        setBusy(button, false);
+        notice(result);
+        return refreshAll();
+      });
+    });
+  }
+
+  function removeAlias(button) {
+    var alias = button.getAttribute('data-remove-alias');
+    return confirmDialog(t('remove_alias_title', { alias: alias }), [], t('remove')).then(function (ok) {
+      if (!ok) { return; }
+      button.disabled = true;
+      return api('DELETE', url('image_alias_delete', alias)).then(function (result) {
+        notice(result);
+        return refreshAll();
+      });
+    });
+  }
+
+  /* Alias forms live in the refreshed table: one delegated listener */
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    if (!form.hasAttribute || !form.hasAttribute('data-alias-form')) { return; }
+    event.preventDefault();
+    var button = form.querySelector('button[type=submit]');
+    setBusy(button, true);
+    api('POST', url('image_alias_add', '', form.getAttribute('data-fingerprint')), { alias: form.elements.alias.value.trim() })
+      .then(function (result) {
+        setBusy(button, false);
+        notice(result);
+        if (result.status === 'success') { return refreshAll(); }
+      });
+  });
+
+  function setupImport(form) {
+    var button = form.querySelector('button[type=submit]');
+    var progress = form.querySelector('[data-progress]');
+    var progressText = form.querySelector('[data-progress-text]');
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var image = form.elements.image.value.trim();
+      if (!image) {
+        showResult(form, { status: 'error', message: t('image_required') });
+        return;
+      }
+      var started = Date.now();
+      var last = '';
+      var tick = function () {
+        progressText.textContent = t('importing', { image: image, seconds: Math.round((Date.now() - started) / 1000) }) + (last ? ' — ' + last : '');
+      };
+      var timer = setInterval(tick, 1000);
+      var finish = function (result) {
+        clearInterval(timer);
+        progress.hidden = true;
+        button.disabled = false;
+        showResult(form, result);
+        if (result.status === 'success') { form.elements.image.value = ''; form.elements.alias.value = ''; }
+        return refreshAll();
+      };
+      var poll = function (operation) {
+        setTimeout(function () {
+          api('GET', url('image_operation', '', operation)).then(function (result) {
+            if (result.state === 'running') {
+              last = result.progress || '';
+              tick();
+              poll(operation);
+            } else {
+              finish(result);
+            }
+          });
+        }, 1000);
+      };
+      tick();
+      progress.hidden = false;
+      button.disabled = true;
+      form.querySelector('[data-result]').textContent = '';
+      api('POST', urls.image_import, { image: image, alias: form.elements.alias.value.trim() }).then(function (result) {
+        if (result.state === 'running' && result.operation) {
+          poll(result.operation);
+        } else {
+          finish(result);
+        }
+      });
+    });
+  }
+
   /* Plain forms that ask first (regenerate the API secret) */
   function setupConfirmForm(form) {
     form.addEventListener('submit', function (event) {
@@ -350,6 +469,8 @@
   document.querySelectorAll('[data-create-form]').forEach(setupCreate);
   document.querySelectorAll('[data-exec-form]').forEach(setupExec);
   document.querySelectorAll('[data-nat-form]').forEach(setupNat);
+  document.querySelectorAll('[data-password-form]').forEach(setupPassword);
+  document.querySelectorAll('[data-import-form]').forEach(setupImport);
   document.querySelectorAll('form[data-confirm]').forEach(setupConfirmForm);
   document.querySelectorAll('[data-auto-refresh]').forEach(autoRefresh);
 

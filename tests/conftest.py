@@ -135,6 +135,29 @@ def busybox_image():
     return TEST_IMAGE
 
 
+@pytest.fixture
+def temp_image():
+    """Factory: a busybox image imported under a temporary alias -> ``(alias, fingerprint)``;
+    every image made and every alias in ``make.aliases`` is removed after the test."""
+    made, aliases = [], []
+
+    def make():
+        alias = f"t-img-{secrets.token_hex(3)}"
+        aliases.append(alias)
+        subprocess.run(["bash", str(ROOT / "image" / "busybox.sh"), alias], check=True, capture_output=True)
+        fingerprint = incus_cli("query", f"/1.0/images/aliases/{alias}").stdout
+        fingerprint = re.search(r'"target":\s*"([0-9a-f]{64})"', fingerprint).group(1)
+        made.append(fingerprint)
+        return alias, fingerprint
+
+    make.aliases = aliases
+    yield make
+    for alias in aliases:
+        incus_cli("image", "alias", "delete", alias, check=False)
+    for fingerprint in made:
+        incus_cli("image", "delete", fingerprint, check=False)
+
+
 def incus_cli(*args, check=True):
     return subprocess.run(["incus", *args], check=check, capture_output=True, text=True)
 

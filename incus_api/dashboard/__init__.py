@@ -8,4 +8,4 @@ from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__)
 
-from . import audit, filters, views  # noqa: E402,F401  (registers the routes and template filters on bp)
+from . import audit, filters, images, views  # noqa: E402,F401  (registers the routes and template filters on bp)

@@ -243,6 +243,12 @@ def js_config():
             "delete_rule": url_for("api.delete_nat_rule", rule_id=0).replace("/0", "/__ID__"),
             "container": url_for("dashboard.container", name=placeholder),
             "index": url_for("dashboard.index"),
+            "password": url_for("api.set_password", name=placeholder),
+            "image_import": url_for("api.import_image"),
+            "image_operation": url_for("api.import_status", operation_id="__ID__"),
+            "image_delete": url_for("api.delete_image", fingerprint="__ID__"),
+            "image_alias_add": url_for("api.add_image_alias", fingerprint="__ID__"),
+            "image_alias_delete": url_for("api.delete_image_alias", alias="__NAME__"),
         },
         "texts": {
             "working": _("Working…"),
@@ -264,6 +270,11 @@ def js_config():
             "copied": _("Copied"),
             "image_required": _("Choose an image or type remote:alias"),
             "updated": _("Updated {time}"),
+            "importing": _("Importing {image}… {seconds} s"),
+            "delete_image_title": _("Delete image {image}?"),
+            "delete_image_body": _("It is removed from the local image store; containers already made from it keep working."),
+            "remove_alias_title": _("Remove alias {alias}?"),
+            "remove": _("Remove"),
         },
     }
 

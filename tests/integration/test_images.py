@@ -5,7 +5,6 @@ port, the other routes use busybox images built locally under temporary aliases.
 import logging
 import re
 import secrets
-import subprocess
 import uuid
 import warnings
 from pathlib import Path
@@ -16,7 +15,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import crypt  # checks the hash chpasswd wrote (Python 3.11, Debian 12)
 
-from tests.conftest import ROOT, incus_cli, wait_for_ipv4
+from tests.conftest import incus_cli
 
 DEAD_REMOTE = "https://127.0.0.1:9"
 
@@ -24,29 +23,6 @@ DEAD_REMOTE = "https://127.0.0.1:9"
 @pytest.fixture
 def app_overrides():
     return {"IMAGE_REMOTES": f"dead={DEAD_REMOTE}"}
-
-
-@pytest.fixture
-def temp_image():
-    """Factory: a busybox image imported under a temporary alias; every image made and every
-    alias named (``names``) is removed after the test."""
-    made, aliases = [], []
-
-    def make():
-        alias = f"t-img-{secrets.token_hex(3)}"
-        aliases.append(alias)
-        subprocess.run(["bash", str(ROOT / "image" / "busybox.sh"), alias], check=True, capture_output=True)
-        fingerprint = incus_cli("query", f"/1.0/images/aliases/{alias}").stdout
-        fingerprint = re.search(r'"target":\s*"([0-9a-f]{64})"', fingerprint).group(1)
-        made.append(fingerprint)
-        return alias, fingerprint
-
-    make.aliases = aliases
-    yield make
-    for alias in aliases:
-        incus_cli("image", "alias", "delete", alias, check=False)
-    for fingerprint in made:
-        incus_cli("image", "delete", fingerprint, check=False)
 
 
 def test_list_images_has_the_fields_of_the_dashboard(api, busybox_image):
