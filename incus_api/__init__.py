@@ -53,7 +53,8 @@ def create_app(config=None, instance_path=None):
     app.config.update(config or {})
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = persistent_secret(instance_path / "secret_key")
-    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_REQUEST_BYTES)
+    # A request size limit (Flask's own key defaults to None, so setdefault would not set it).
+    app.config["MAX_CONTENT_LENGTH"] = (config or {}).get("MAX_CONTENT_LENGTH", MAX_REQUEST_BYTES)
     # The dashboard stays open for hours: the CSRF token lives as long as the session.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     # Flask has these keys already (SameSite None), so setdefault would not apply.
@@ -86,6 +87,10 @@ def create_app(config=None, instance_path=None):
     from .dashboard import bp as dashboard_bp
 
     app.register_blueprint(dashboard_bp)
+
+    from .apidocs import bp as apidocs_bp
+
+    app.register_blueprint(apidocs_bp)
 
     from .cli import register_commands
 

@@ -18,7 +18,8 @@ def init_db_command():
     """Apply migrations, create the admin user if missing, print the X-API-Hash."""
     db = backend().db
     applied = db.migrate()
-    click.echo(f"database: {db.path} (schema version {db.schema_version}; applied {applied or 'none'})")
+    changes = f"migrations {', '.join(map(str, applied))} applied" if applied else "up to date"
+    click.echo(f"database: {db.path} (schema version {db.schema_version}, {changes})")
     username = current_app.config.get("ADMIN_USERNAME") or "admin"
     password = current_app.config.get("ADMIN_PASSWORD")
     exists = db.query_one("SELECT 1 FROM users WHERE username = ?", (username,)) is not None

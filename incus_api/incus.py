@@ -117,7 +117,13 @@ class Incus:
                     params={"timeout": timeout}, timeout=timeout + 10
                 ).json()["metadata"]
             except pylxd_errors.LXDAPIException as exc:
-                # A failed operation answers the wait with an error response.
+                # A failed operation answers the wait with an error response; so does a wait
+                # that ran out of time ("context deadline exceeded").
+                if "deadline exceeded" in str(exc):
+                    raise OperationTimeout(
+                        N_("Incus operation '{description}' did not finish within {timeout} s"),
+                        description=body.get("metadata", {}).get("description", ""), timeout=timeout,
+                    ) from exc
                 raise IncusError(N_("Incus error: {reason}"), reason=str(exc)) from exc
         if result["status_code"] == OPERATION_SUCCESS:
             return result.get("metadata")

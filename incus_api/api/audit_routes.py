@@ -16,7 +16,7 @@ def audit_log():
     before_id = request.args.get("before_id", "")
     if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
         raise BadInput(N_("Invalid limit '{value}': a whole number from 1 to {max}"), value=limit[:20], max=MAX_LIMIT)
-    if before_id and not before_id.isdigit():
+    if before_id and not (before_id.isdigit() and len(before_id) <= 18):
         raise BadInput(N_("Invalid before_id '{value}'"), value=before_id[:20])
     entries = audit.entries(current_app.extensions["incus_api"].db, limit=int(limit),
                             target=request.args.get("target") or None, before_id=int(before_id) if before_id else None)

@@ -3,6 +3,8 @@ from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 
 from .. import validation
+from ..exceptions import BadInput
+from ..i18n import N_
 from . import bp
 
 
@@ -11,11 +13,18 @@ def services():
 
 
 def form():
-    """Form fields (the seed's contract); a JSON object body is accepted too."""
+    """Form fields (the seed's contract); a JSON object body is accepted too, its values as text."""
     if request.form:
         return request.form
     body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else {}
+    if not isinstance(body, dict):
+        return {}
+    fields = {}
+    for key, value in body.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise BadInput(N_("The field '{field}' must be a string or a number"), field=str(key)[:40])
+        fields[key] = str(value)
+    return fields
 
 
 def success(message, **fields):

@@ -18,6 +18,7 @@ from .addresses import container_ipv4
 log = logging.getLogger(__name__)
 
 IPV4_WAIT_SECONDS = 5
+SQLITE_MAX_INTEGER = 2**63 - 1
 FORWARD_CHECK_SECONDS = 60
 RULE_COLUMNS = "id, container_name, host_port, host_port_end, container_port, protocol, container_ip, created_at"
 
@@ -69,6 +70,8 @@ class NatRuleService:
     # -- reading ----------------------------------------------------------------------------
 
     def get(self, rule_id):
+        if not 0 < rule_id <= SQLITE_MAX_INTEGER:
+            raise NotFound(N_("NAT rule {rule_id} does not exist"), rule_id=rule_id)
         row = self.db.query_one(f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE id = ?", (rule_id,))
         if row is None:
             raise NotFound(N_("NAT rule {rule_id} does not exist"), rule_id=rule_id)

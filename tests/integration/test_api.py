@@ -228,3 +228,16 @@ def test_dhcp_address_arrives_after_create(api, container_name, busybox_image):
     response = api.post(f"/container/{name}/add_nat_rule", data={"host_port": str(free_port()), "container_port": "80", "protocol": "tcp"})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["rule"]["container_ip"] == wait_for_ipv4(name)
+
+
+def test_exec_timeout_is_a_clear_error(tmp_path, make_container):
+    from incus_api import create_app
+    from tests.conftest import API_HEADERS, API_SECRET
+
+    app = create_app({"DATABASE": str(tmp_path / "db"), "API_SECRET_KEY": API_SECRET, "EXEC_TIMEOUT": 1},
+                     instance_path=tmp_path)
+    name = make_container(wait_for_ip=False)
+    response = app.test_client().post(f"/container/{name}/exec", data={"command": "sleep 5"},
+                                      headers={**API_HEADERS, "Accept-Language": "en"})
+    assert response.status_code == 504
+    assert response.get_json() == {"status": "error", "message": "The command did not finish within 1 s"}
