@@ -104,3 +104,16 @@ def test_audit_page_shows_the_entries(client, api, admin):
     login(client)
     html = client.get("/audit").get_data(as_text=True)
     assert "api.create_container" in html and "bad name" in html
+
+
+def test_secrets_never_reach_the_log(client, api, admin, caplog):
+    caplog.set_level("DEBUG")
+    api.post("/container/create", data={"name": "bad name", "image": "busybox", "password": "root-pw-123"})
+    client.post("/container/create", headers={"X-API-Hash": "f" * 64})
+    login(client, password="wrong-password-attempt")
+    login(client)
+    client.post("/settings/password", data={"current_password": PASSWORD, "new_password": "new-password-456",
+                                            "confirm_password": "new-password-456", "csrf_token": csrf_token(client, "/settings")})
+    for secret in (API_HEADERS["X-API-Hash"], "test-api-secret", "root-pw-123", "wrong-password-attempt",
+                   PASSWORD, "new-password-456"):
+        assert secret not in caplog.text
