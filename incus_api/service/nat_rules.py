@@ -96,7 +96,7 @@ class NatRuleService:
         reserved = sorted(p for p in self.reserved_ports if host_port <= p <= host_port_end)
         if reserved:
             raise Conflict(N_("Host port {port} is reserved and cannot be forwarded"), port=reserved[0])
-        container_ip = self._running_ipv4(container_name)
+        instance, container_ip = self._running_instance(container_name)
         first_rule = not self.db.query_one("SELECT 1 FROM nat_rules WHERE container_name = ?", (container_name,))
 
         forward = None
@@ -125,7 +125,7 @@ class NatRuleService:
                 self.nat.remove(forward)
             raise
         if first_rule:
-            self.pin_address(container_name, container_ip)
+            self.pin_address(container_name, container_ip, instance=instance)
         self._ensure_forward_accept_now_and_then()
         return rule_dict(self.get(forward.rule_id)), True
 
@@ -144,25 +144,32 @@ class NatRuleService:
 
     def _running_ipv4(self, container_name):
         """The container's IPv4; waits a few seconds for DHCP right after a start."""
+        return self._running_instance(container_name)[1]
+
+    def _running_instance(self, container_name):
+        """``(instance, IPv4)``: the running container with its state and devices (one request, so
+        adding the first rule does not ask again for ``pin_address``) and its IPv4 address."""
         deadline = time.monotonic() + IPV4_WAIT_SECONDS
         while True:
-            state = self.incus.instance_state(container_name)
-            if state.get("status") != "Running":
+            instance = self.incus.instance(container_name)
+            if instance.get("status") != "Running":
                 raise BadInput(
                     N_("Container {name} must be running to add a NAT rule (it is {status})"),
-                    name=container_name, status=state.get("status"),
+                    name=container_name, status=instance.get("status"),
                 )
-            address = container_ipv4(state)
+            address = container_ipv4(instance.get("state"))
             if address:
-                return address
+                return instance, address
             if time.monotonic() > deadline:
                 raise BadInput(N_("Container {name} has no IPv4 address"), name=container_name)
             time.sleep(0.2)
 
-    def pin_address(self, container_name, address):
+    def pin_address(self, container_name, address, instance=None):
         """Fix the container's current IPv4 on its NIC (``ipv4.address``), so DHCP cannot move it
-        and its forwards keep working. Only possible on a NIC of a managed Incus network."""
-        instance = self.incus.instance(container_name)
+        and its forwards keep working. Only possible on a NIC of a managed Incus network.
+        ``instance``: the container as just fetched (with state and devices), if the caller has it."""
+        if instance is None:
+            instance = self.incus.instance(container_name)
         interface = next(
             (name for name, details in ((instance.get("state") or {}).get("network") or {}).items()
              if any(a.get("address") == address for a in details.get("addresses") or [])),
