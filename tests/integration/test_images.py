@@ -131,5 +131,5 @@ def test_password_on_an_image_without_chpasswd_is_a_clear_error(api, make_contai
     assert "chpasswd" in refused.get_json()["message"]
 
     incus_cli("stop", "--force", name)
-    stopped = api.post(f"/container/{name}/password", data={"password": "abcdef1"})
+    stopped = api.post(f"/container/{name}/password", data={"password": "abcdef1"}, headers={"Accept-Language": "en"})
     assert stopped.status_code == 400 and "not running" in stopped.get_json()["message"]
