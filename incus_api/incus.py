@@ -179,11 +179,10 @@ class Incus:
             response = self.api.instances[name].delete()
         self._wait(response)
 
-    def update_devices(self, name, devices, etag=None):
+    def update_devices(self, name, devices):
         """PATCH the instance's local devices (e.g. pin the NIC's ipv4.address)."""
-        headers = {"If-Match": etag} if etag else None
         with self._translated(name):
-            response = self.api.instances[name].patch(json={"devices": devices}, headers=headers)
+            response = self.api.instances[name].patch(json={"devices": devices})
         self._wait(response)
 
     def exec(self, name, argv, timeout, environment=None):
