@@ -22,8 +22,21 @@ def keep_nat_rules_in_sync():
                          name="nat-sync", daemon=True).start()
 
 
+def limit_malloc_arenas(arenas=2):
+    """As MALLOC_ARENA_MAX=2: glibc gives each of the server's threads its own malloc arena, which
+    keeps memory a burst of requests freed (about 18 MB more at 200 containers, see bench/)."""
+    import ctypes
+
+    m_arena_max = -8  # from glibc's malloc.h
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(m_arena_max, arenas)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
 if __name__ == "__main__":
     from waitress import serve
 
+    limit_malloc_arenas()
     keep_nat_rules_in_sync()
     serve(app, host=app.config["HOST"], port=app.config["PORT"], threads=16)

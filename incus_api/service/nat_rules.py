@@ -96,8 +96,8 @@ class NatRuleService:
         reserved = sorted(p for p in self.reserved_ports if host_port <= p <= host_port_end)
         if reserved:
             raise Conflict(N_("Host port {port} is reserved and cannot be forwarded"), port=reserved[0])
-        instance, container_ip = self._running_instance(container_name)
         first_rule = not self.db.query_one("SELECT 1 FROM nat_rules WHERE container_name = ?", (container_name,))
+        instance, container_ip = self._running_instance(container_name, with_devices=first_rule)
 
         forward = None
         try:
@@ -144,20 +144,25 @@ class NatRuleService:
 
     def _running_ipv4(self, container_name):
         """The container's IPv4; waits a few seconds for DHCP right after a start."""
-        return self._running_instance(container_name)[1]
+        return self._running_instance(container_name, with_devices=False)[1]
 
-    def _running_instance(self, container_name):
-        """``(instance, IPv4)``: the running container with its state and devices (one request, so
-        adding the first rule does not ask again for ``pin_address``) and its IPv4 address."""
+    def _running_instance(self, container_name, with_devices):
+        """``(instance, IPv4)`` of the running container; waits a few seconds for DHCP right after
+        a start. ``with_devices``: fetch the whole instance (state and devices, one request, which
+        ``pin_address`` needs for a first rule); else only its state (cheaper) and no instance."""
         deadline = time.monotonic() + IPV4_WAIT_SECONDS
         while True:
-            instance = self.incus.instance(container_name)
-            if instance.get("status") != "Running":
+            if with_devices:
+                instance = self.incus.instance(container_name)
+                state = instance.get("state") or {}
+            else:
+                instance, state = None, self.incus.instance_state(container_name)
+            if state.get("status") != "Running":
                 raise BadInput(
                     N_("Container {name} must be running to add a NAT rule (it is {status})"),
-                    name=container_name, status=instance.get("status"),
+                    name=container_name, status=state.get("status"),
                 )
-            address = container_ipv4(instance.get("state"))
+            address = container_ipv4(state)
             if address:
                 return instance, address
             if time.monotonic() > deadline:
