@@ -223,9 +223,6 @@ class Incus:
     def images(self):
         return self._get(self.api.images, recursion=1)
 
-    def image(self, fingerprint):
-        return self._get(self.api.images[fingerprint])
-
     def image_alias(self, alias):
         return self._get(self.api.images.aliases[alias])
 
