@@ -21,6 +21,11 @@ class AppError(Exception):
     def message(self):
         return self.template.format(**self.params)
 
+    @property
+    def reason(self):
+        """The daemon's own words when it gave them (``reason``), else the whole message."""
+        return str(self.params.get("reason", self.message))
+
     def to_dict(self, translate=str):
         return {
             "status": self.json_status,

@@ -6,7 +6,7 @@ import re
 from ..config import parse_remotes
 from ..exceptions import BadInput, Conflict, IncusError, IncusUnavailable, NotFound, OperationTimeout
 from ..i18n import N_
-from .addresses import container_ipv4
+from .addresses import container_ipv4, ipv4_by_hwaddr, running_ipv4_from_leases
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,6 @@ def image_source(image, remotes):
     }
 
 
-def _reason(error):
-    return str(error.params.get("reason", error.message))
-
-
 class ContainerService:
     def __init__(self, incus, db, nat_rules, config):
         self.incus = incus
@@ -78,14 +74,10 @@ class ContainerService:
         rows = []
         for instance in sorted(instances, key=lambda i: i["name"]):
             config = instance.get("config") or {}
-            ip = None
-            if instance.get("status") == "Running":
-                hwaddrs = [v for k, v in config.items() if k.startswith("volatile.") and k.endswith(".hwaddr")]
-                ip = next((leases[h] for h in hwaddrs if h in leases), None)
             rows.append({
                 "name": instance["name"],
                 "status": instance.get("status"),
-                "ip": ip,
+                "ip": running_ipv4_from_leases(instance, leases),
                 "image": config.get("image.description") or config.get("volatile.base_image", "")[:12],
                 "created_at": instance.get("created_at"),
                 "nat_rules": nat_counts.get(instance["name"], 0),
@@ -98,11 +90,7 @@ class ContainerService:
             leases = self.incus.leases(self.bridge)
         except NotFound:  # no managed bridge of that name: no addresses from leases
             return {}
-        return {
-            lease["hwaddr"].lower(): lease["address"]
-            for lease in leases or []
-            if lease.get("hwaddr") and "." in lease.get("address", "")
-        }
+        return ipv4_by_hwaddr(leases)
 
     def _remember_list(self, rows):
         with self.db.transaction() as conn:
@@ -140,7 +128,7 @@ class ContainerService:
         try:
             self.incus.create(name, source, start=True)
         except IncusError as exc:
-            reason = _reason(exc)
+            reason = exc.reason
             # Incus's words when another request is creating or has created the same name.
             if any(words in reason for words in ("already exists", "UNIQUE constraint failed", "Instance is busy running")):
                 raise Conflict(N_("Container {name} already exists"), name=name) from exc
@@ -172,7 +160,7 @@ class ContainerService:
         try:
             result = self.incus.exec(name, PASSWORD_ARGV, timeout=self.exec_timeout, environment={PASSWORD_ENV: password})
         except IncusError as exc:
-            reason = _reason(exc)
+            reason = exc.reason
             if reason == "Command not found":
                 raise BadInput(N_("Container {name} has no /bin/sh to run chpasswd: its image does not support setting a password"), name=name) from exc
             if "not running" in reason:
@@ -207,7 +195,7 @@ class ContainerService:
         try:
             self.incus.change_state(name, action, force=False, timeout=STOP_TIMEOUT)
         except (IncusError, OperationTimeout) as exc:
-            reason = _reason(exc)
+            reason = exc.reason
             if "already running" in reason or "already stopped" in reason:
                 return self._refresh_status(name), True
             if action == "start":
@@ -232,7 +220,7 @@ class ContainerService:
             try:
                 self.incus.change_state(name, "stop", force=True)
             except IncusError as exc:
-                if "already stopped" not in _reason(exc):
+                if "already stopped" not in exc.reason:
                     raise
             self.incus.delete(name)
             self.db.execute("DELETE FROM containers WHERE name = ?", (name,))
@@ -244,7 +232,7 @@ class ContainerService:
         try:
             return self.incus.exec(name, argv, timeout=self.exec_timeout)
         except IncusError as exc:
-            reason = _reason(exc)
+            reason = exc.reason
             if reason == "Command not found":
                 raise BadInput(N_("Command not found in container {name}: {command}"), name=name, command=argv[0]) from exc
             if "not running" in reason:

@@ -19,10 +19,6 @@ MAX_REMEMBERED = 100
 FOLLOW_CHUNK = 60
 
 
-def _reason(error):
-    return str(error.params.get("reason", error.message))
-
-
 def shape_image(image, used_by=()):
     properties = image.get("properties") or {}
     return {
@@ -105,7 +101,7 @@ class ImageService:
         try:
             self.incus.create_image_alias(alias, image["fingerprint"], description)
         except IncusError as exc:
-            if "already exists" in _reason(exc):
+            if "already exists" in exc.reason:
                 raise Conflict(N_("The image alias '{alias}' already exists"), alias=alias) from exc
             raise
         return image["fingerprint"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..exceptions import BadInput, Conflict, IncusUnavailable, NotFound
 from ..i18n import N_
 from ..nat import Forward
-from .addresses import container_ipv4
+from .addresses import container_ipv4, ipv4_by_hwaddr, running_ipv4_from_leases
 
 log = logging.getLogger(__name__)
 
@@ -323,17 +323,12 @@ class NatRuleService:
             leases = self.incus.leases(self.bridge)
         except (NotFound, IncusUnavailable):
             return {}
-        by_hwaddr = {lease["hwaddr"].lower(): lease["address"] for lease in leases or []
-                     if lease.get("hwaddr") and "." in lease.get("address", "")}
+        by_hwaddr = ipv4_by_hwaddr(leases)
         addresses = {}
         for instance in instances:
-            if instance["name"] not in container_names or instance.get("status") != "Running":
-                continue
-            config = instance.get("config") or {}
-            for key, hwaddr in config.items():
-                if key.startswith("volatile.") and key.endswith(".hwaddr") and hwaddr.lower() in by_hwaddr:
-                    addresses[instance["name"]] = by_hwaddr[hwaddr.lower()]
-                    break
+            address = running_ipv4_from_leases(instance, by_hwaddr)
+            if instance["name"] in container_names and address:
+                addresses[instance["name"]] = address
         return addresses
 
     def run_periodic_sync(self, interval, stop_event):
