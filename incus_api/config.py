@@ -27,6 +27,13 @@ ENV_KEYS = (
     "NAT_TAG_PREFIX",
     "RESERVED_PORTS",
     "NAT_SYNC_INTERVAL",
+    "ISOLATE_CONTAINERS",
+    "EXEC_OUTPUT_LIMIT",
+    "EXEC_PER_CONTAINER",
+    "TRUSTED_PROXIES",
+    "SESSION_COOKIE_SECURE",
+    "AUDIT_KEEP_DAYS",
+    "AUDIT_ANONYMOUS_KEEP",
 )
 
 DEFAULTS = {
@@ -45,9 +52,28 @@ DEFAULTS = {
     "NAT_SYNC_INTERVAL": 60,
     # Comment prefix that marks our iptables rules; the tests use their own.
     "NAT_TAG_PREFIX": "incus-api-web:",
+    # security.port_isolation on every container's NIC: containers cannot reach each other over
+    # the bridge (they still reach the host's DNS/DHCP and the internet).
+    "ISOLATE_CONTAINERS": True,
+    # Bytes kept of each output stream (stdout, stderr) of an exec; the rest is read and dropped.
+    "EXEC_OUTPUT_LIMIT": 1024 * 1024,
+    # Commands that may run at once in one container through the API (429 past it).
+    "EXEC_PER_CONTAINER": 4,
+    # Addresses/networks of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed.
+    "TRUSTED_PROXIES": "",
+    # Send the session cookie only over HTTPS (always, not just when the request came over it).
+    "SESSION_COOKIE_SECURE": False,
+    # The audit log keeps authenticated actions this many days, and at most this many anonymous
+    # (failed) requests, so a flood of 401s cannot push the real history out.
+    "AUDIT_KEEP_DAYS": 180,
+    "AUDIT_ANONYMOUS_KEEP": 10_000,
 }
 
-INT_KEYS = ("PORT", "EXEC_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL")
+INT_KEYS = ("PORT", "EXEC_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL", "EXEC_OUTPUT_LIMIT",
+            "EXEC_PER_CONTAINER", "AUDIT_KEEP_DAYS", "AUDIT_ANONYMOUS_KEEP")
+BOOL_KEYS = ("ISOLATE_CONTAINERS", "SESSION_COOKIE_SECURE")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
 
 
 def read_config_file(path):
@@ -71,9 +97,33 @@ def load_config(environ=None, instance_path=DEFAULT_INSTANCE_PATH):
         settings.update({k: v for k, v in read_config_file(config_file).items() if k in ENV_KEYS})
     settings.update({key: environ[key] for key in ENV_KEYS if environ.get(key)})
     for key in INT_KEYS:
-        settings[key] = int(settings[key])
+        settings[key] = parse_int_setting(key, settings[key])
+    for key in BOOL_KEYS:
+        settings[key] = parse_bool_setting(key, settings[key])
     settings["RESERVED_PORTS"] = f"{settings['RESERVED_PORTS']},{settings['PORT']}"
     return settings
+
+
+class SettingError(ValueError):
+    """A setting in the environment or config file that cannot be read: the service refuses to start."""
+
+
+def parse_int_setting(key, value):
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise SettingError(f"{key}={value!r}: a whole number (ASCII digits) is needed")
+    return int(text)
+
+
+def parse_bool_setting(key, value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise SettingError(f"{key}={value!r}: use true or false")
 
 
 def parse_remotes(spec):

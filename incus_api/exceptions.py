@@ -51,6 +51,10 @@ class Conflict(AppError):
     http_status = 409
 
 
+class TooManyRequests(AppError):
+    http_status = 429
+
+
 class IncusError(AppError):
     """Incus refused or failed an operation; the message is the daemon's reason."""
 
