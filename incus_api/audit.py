@@ -1,21 +1,21 @@
-"""The audit log: one row per state-changing request (who, client address, what, target, result).
+"""The audit log of requests: one row per state-changing request (who, client address, what,
+target, result). Storage and retention live in ``service/audit_log.py``.
 
 It never holds secrets: of the request's fields only those in ``SAFE_FIELDS`` are kept, so
 passwords, API secrets and command lines (which may carry secrets) never reach it.
 """
-import json
 import logging
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_login import current_user
+
+from .service.audit_log import ANONYMOUS, Retention, entries, write  # noqa: F401  (audit.write for callers)
 
 log = logging.getLogger(__name__)
 
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 SAFE_FIELDS = ("action", "image", "host_port", "container_port", "protocol", "alias", "username")
 TARGET_ARGS = ("name", "rule_id", "fingerprint", "alias")
-KEEP_ROWS = 100_000
-PRUNE_EVERY = 1000
 
 
 def actor():
@@ -24,7 +24,7 @@ def actor():
         return "api"
     if current_user.is_authenticated:
         return f"admin:{current_user.username}"
-    return "anonymous"
+    return ANONYMOUS
 
 
 def record(db, response):
@@ -39,32 +39,9 @@ def record(db, response):
     body = response.get_json(silent=True) if response.is_json else None
     result = body.get("status") if isinstance(body, dict) and body.get("status") else (
         "success" if response.status_code < 400 else "error")
-    cursor = db.execute(
-        "INSERT INTO audit_log (actor, client_address, method, action, target, details, status_code, result)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (actor(), request.remote_addr, request.method, request.endpoint or request.path[:100], target,
-         json.dumps(details, ensure_ascii=False) if details else None, response.status_code, str(result)[:20]),
-    )
-    if cursor.lastrowid % PRUNE_EVERY == 0:
-        db.execute("DELETE FROM audit_log WHERE id <= ?", (cursor.lastrowid - KEEP_ROWS,))
-
-
-def entries(db, limit=100, target=None, before_id=None):
-    clauses, params = [], []
-    if target:
-        clauses.append("target = ?")
-        params.append(target)
-    if before_id:
-        clauses.append("id < ?")
-        params.append(before_id)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = db.query(f"SELECT * FROM audit_log {where} ORDER BY id DESC LIMIT ?", (*params, limit))
-    result = []
-    for row in rows:
-        entry = dict(row)
-        entry["details"] = json.loads(entry["details"]) if entry["details"] else {}
-        result.append(entry)
-    return result
+    write(db, actor(), request.endpoint or request.path[:100], target=target, details=details, result=result,
+          method=request.method, client_address=request.remote_addr, status_code=response.status_code,
+          retention=Retention.from_config(current_app.config))
 
 
 def register_audit(app, db):

@@ -1,0 +1,103 @@
+"""The audit log's storage: writing entries (from a request or from the service itself), reading
+them back, and keeping what matters.
+
+Retention: authenticated and system entries are kept ``AUDIT_KEEP_DAYS`` days; anonymous entries
+(requests that failed to authenticate: anyone on the network can make them) are capped at the
+newest ``AUDIT_ANONYMOUS_KEEP``, so a flood of 401s cannot push the real history out.
+
+No Flask here: services record their own events with ``write(db, "system", "nat.sync", ...)``.
+"""
+import json
+from dataclasses import dataclass
+
+ANONYMOUS = "anonymous"
+PRUNE_EVERY = 1000
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%fZ"  # as the table's created_at default writes it
+
+
+@dataclass(frozen=True)
+class Retention:
+    keep_days: int = 180  # 0: no age limit
+    anonymous_keep: int = 10_000
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keep_days=int(config.get("AUDIT_KEEP_DAYS", cls.keep_days)),
+                   anonymous_keep=int(config.get("AUDIT_ANONYMOUS_KEEP", cls.anonymous_keep)))
+
+
+def write(db, actor, action, target=None, details=None, result="success", *, method="-", client_address=None,
+          status_code=0, retention=None):
+    """Add one entry; returns its id. ``details`` is a dict of short, non-secret values.
+
+    A request's entry carries its HTTP method and status; a system event (``actor="system"``) has
+    neither (``-`` and 0). Every ``PRUNE_EVERY``-th entry prunes by ``retention`` (the defaults
+    when not given).
+    """
+    cursor = db.execute(
+        "INSERT INTO audit_log (actor, client_address, method, action, target, details, status_code, result)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (str(actor)[:100], client_address, str(method)[:10], str(action)[:100],
+         None if target is None else str(target)[:80],
+         json.dumps(details, ensure_ascii=False) if details else None, int(status_code), str(result)[:20]),
+    )
+    if cursor.lastrowid % PRUNE_EVERY == 0:
+        prune(db, retention or Retention())
+    return cursor.lastrowid
+
+
+def prune(db, retention):
+    """Drop entries past their age, and the oldest anonymous ones past the cap; returns how many."""
+    removed = 0
+    if retention.keep_days > 0:
+        removed += db.execute(
+            "DELETE FROM audit_log WHERE created_at < strftime(?, 'now', ?)",
+            (TIME_FORMAT, f"-{retention.keep_days:d} days"),
+        ).rowcount
+    # The newest row beyond the cap, then everything anonymous at or below it (both use the
+    # (actor, id) index).
+    boundary = db.query_one(
+        "SELECT id FROM audit_log WHERE actor = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+        (ANONYMOUS, max(retention.anonymous_keep, 0)),
+    )
+    if boundary is not None:
+        removed += db.execute("DELETE FROM audit_log WHERE actor = ? AND id <= ?", (ANONYMOUS, boundary["id"])).rowcount
+    return removed
+
+
+def entries(db, limit=100, target=None, before_id=None):
+    """The newest ``limit`` entries (optionally of one ``target``, or older than ``before_id``)."""
+    clauses, params = [], []
+    if target:
+        clauses.append("target = ?")
+        params.append(target)
+    if before_id:
+        clauses.append("id < ?")
+        params.append(before_id)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = db.query(f"SELECT * FROM audit_log {where} ORDER BY id DESC LIMIT ?", (*params, limit))
+    result = []
+    for row in rows:
+        entry = dict(row)
+        entry["details"] = json.loads(entry["details"]) if entry["details"] else {}
+        result.append(entry)
+    return result
+
+
+class AuditLogService:
+    """What the blueprints (and services that hold it) use: the functions above with this
+    service's database and configured retention."""
+
+    def __init__(self, db, config):
+        self.db = db
+        self.retention = Retention.from_config(config)
+
+    def write(self, actor, action, target=None, details=None, result="success", **request_fields):
+        return write(self.db, actor, action, target=target, details=details, result=result,
+                     retention=self.retention, **request_fields)
+
+    def entries(self, limit=100, target=None, before_id=None):
+        return entries(self.db, limit=limit, target=target, before_id=before_id)
+
+    def prune(self):
+        return prune(self.db, self.retention)
