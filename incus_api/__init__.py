@@ -15,6 +15,7 @@ from .incus import Incus
 from .nat import NatTable
 from .security import register_security
 from .service import Services, build_services
+from .validation import WholeNumberConverter
 
 LANGUAGES = ("zh", "en")
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -71,6 +72,8 @@ def create_app(config=None, instance_path=None):
     nat = NatTable(tag_prefix=app.config["NAT_TAG_PREFIX"])
     app.extensions["incus_api"] = Backend(db=db, incus=incus, nat=nat, services=build_services(incus, nat, db, app.config))
 
+    # <int:...> in routes: ASCII digits only, bounded (before the blueprints add their rules).
+    app.url_map.converters["int"] = WholeNumberConverter
     register_security(app)
     register_audit(app, db)
     login_manager.init_app(app)
