@@ -2,6 +2,7 @@
 import threading
 
 from incus_api import create_app
+from incus_api.serving import waitress_options
 
 app = create_app()
 
@@ -39,4 +40,4 @@ if __name__ == "__main__":
 
     limit_malloc_arenas()
     keep_nat_rules_in_sync()
-    serve(app, host=app.config["HOST"], port=app.config["PORT"], threads=16)
+    serve(app, **waitress_options(app))

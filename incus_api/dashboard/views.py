@@ -14,7 +14,7 @@ from .. import LANGUAGES, validation
 from ..auth import API_SECRET_SETTING, api_hash, api_secret, authenticate, create_user
 from ..errors import _respond
 from ..exceptions import AppError
-from ..security import LOGIN_LIMITS, failed_login, limiter
+from ..security import LoginLimited, login_limiter
 from . import bp
 
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
@@ -44,23 +44,33 @@ def safe_next(target, default="dashboard.index"):
 # -- login / logout / language ---------------------------------------------------------------
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(LOGIN_LIMITS, methods=["POST"], deduct_when=failed_login)
 def login():
+    """The attempt is counted (per user name and client address) before the password is checked,
+    so parallel guesses cannot all be checked before the limit sees them."""
     next_url = request.values.get("next", "")
     if current_user.is_authenticated and request.method == "GET":
         return redirect(safe_next(next_url))
     username = ""
-    status = 200
+    status, headers = 200, {}
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        user = authenticate(backend().db, username, password) if username and password else None
-        if user is not None:
-            login_user(user)
-            return redirect(safe_next(next_url))
-        flash(_("Wrong username or password"), "error")
-        status = 401
-    return render_template("login.html", username=username, next_url=next_url), status
+        limiter = login_limiter(current_app)
+        try:
+            if username and password:
+                limiter.attempt(username, request.remote_addr)
+            user = authenticate(backend().db, username, password) if username and password else None
+        except LoginLimited as exc:
+            flash(exc.to_dict(translate=_)["message"], "error")
+            status, headers = 429, {"Retry-After": str(exc.retry_after)}
+        else:
+            if user is not None:
+                limiter.succeeded(username, request.remote_addr)
+                login_user(user)
+                return redirect(safe_next(next_url))
+            flash(_("Wrong username or password"), "error")
+            status = 401
+    return render_template("login.html", username=username, next_url=next_url), status, headers
 
 
 @bp.route("/logout", methods=["GET", "POST"])

@@ -117,3 +117,144 @@ def test_secrets_never_reach_the_log(client, api, admin, caplog):
     for secret in (API_HEADERS["X-API-Hash"], "test-api-secret", "root-pw-123", "wrong-password-attempt",
                    PASSWORD, "new-password-456"):
         assert secret not in caplog.text
+
+
+# -- the login limit: counted before the password is checked, per user name and address ----------
+
+def test_fifty_parallel_wrong_logins_get_at_most_five_password_checks(app, admin, live_server, monkeypatch):
+    import threading
+
+    import requests
+
+    from incus_api import auth
+
+    checks = []
+    real_check = auth.check_password_hash
+    monkeypatch.setattr(auth, "check_password_hash", lambda *args: checks.append(1) or real_check(*args))
+
+    session = requests.Session()
+    session.trust_env = False
+    page = session.get(f"{live_server}/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    cookies = session.cookies.get_dict()
+    start = threading.Barrier(50)
+    answers = []
+
+    def guess(number):
+        start.wait()
+        response = requests.post(f"{live_server}/login", cookies=cookies, allow_redirects=False, timeout=60,
+                                 data={"username": "admin", "password": f"wrong-{number}", "csrf_token": token},
+                                 proxies={"http": None, "https": None})
+        answers.append((response.status_code, response.headers.get("Retry-After")))
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    codes = [code for code, _ in answers]
+    assert len(codes) == 50
+    assert len(checks) <= 5 and codes.count(401) == len(checks), (len(checks), codes)
+    assert codes.count(429) == 50 - codes.count(401)
+    assert all(retry.isdigit() and 1 <= int(retry) <= 60 for code, retry in answers if code == 429), answers
+
+
+def wrong_login(client, username="admin", **kwargs):
+    return client.post("/login", data={"username": username, "password": "wrong", "csrf_token": csrf_token(client)},
+                       **kwargs)
+
+
+def test_each_user_name_is_limited_separately_and_case_does_not_help(app, client, admin):
+    create_user(app.extensions["incus_api"].db, "other", PASSWORD)
+    assert [wrong_login(client).status_code for _ in range(5)] == [401] * 5
+    blocked = wrong_login(client)
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    assert "Too many login attempts" in wrong_login(client, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert wrong_login(client, username=" ADMIN ").status_code == 429
+    assert wrong_login(client, username="other").status_code == 401
+    assert login(client).status_code == 429  # even the right password, while blocked
+
+
+def test_a_successful_login_clears_the_count(client, admin):
+    for _ in range(4):
+        assert wrong_login(client).status_code == 401
+    assert login(client).status_code == 302
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/settings")})
+    assert [wrong_login(client).status_code for _ in range(5)] == [401] * 5
+
+
+def test_many_user_names_from_one_address_hit_the_address_limit(app, client, admin, monkeypatch):
+    from incus_api import auth
+
+    checks = []  # (counted without hashing: 30 real checks take seconds)
+    monkeypatch.setattr(auth, "generate_password_hash", lambda password: "x")
+    monkeypatch.setattr(auth, "check_password_hash", lambda *args: checks.append(1) and False)
+    codes = [wrong_login(client, username=f"user{n}").status_code for n in range(40)]
+    assert codes.count(401) == 30 and codes[-1] == 429 and len(checks) == 30
+
+
+# -- behind a reverse proxy ------------------------------------------------------------------------
+
+FORWARDED = {"X-Forwarded-For": "203.0.113.7"}
+
+
+def audit_addresses(app):
+    return [row["client_address"] for row in
+            app.extensions["incus_api"].db.query("SELECT client_address FROM audit_log ORDER BY id")]
+
+
+@pytest.mark.parametrize("app_overrides", [{"TRUSTED_PROXIES": "127.0.0.1"}])
+def test_a_trusted_proxy_gives_the_client_address_to_the_audit_log_and_the_limit(app, client, admin):
+    for _ in range(5):
+        assert wrong_login(client, headers=FORWARDED).status_code == 401
+    assert wrong_login(client, headers=FORWARDED).status_code == 429
+    # another client behind the same proxy has its own count
+    assert wrong_login(client, headers={"X-Forwarded-For": "198.51.100.2"}).status_code == 401
+    assert audit_addresses(app) == ["203.0.113.7"] * 6 + ["198.51.100.2"]
+    # nginx appends the address it saw: the last one is the one believed (one proxy hop)
+    wrong_login(client, headers={"X-Forwarded-For": "10.9.9.9, 198.51.100.3"})
+    assert audit_addresses(app)[-1] == "198.51.100.3"
+
+
+def test_without_trusted_proxies_the_forwarded_headers_are_ignored(app, client, admin):
+    for n in range(5):
+        assert wrong_login(client, headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code == 401
+    assert wrong_login(client, headers={"X-Forwarded-For": "198.51.100.2"}).status_code == 429
+    assert set(audit_addresses(app)) == {"127.0.0.1"}
+    assert "Strict-Transport-Security" not in client.get("/login", headers={"X-Forwarded-Proto": "https"}).headers
+
+
+@pytest.mark.parametrize("app_overrides", [{"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1"}])
+def test_only_the_listed_networks_are_trusted(app, client, admin):
+    wrong_login(client, headers=FORWARDED)  # from 127.0.0.1: not a proxy
+    wrong_login(client, headers=FORWARDED, environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    wrong_login(client, headers=FORWARDED, environ_base={"REMOTE_ADDR": "::ffff:192.0.2.1"})
+    assert audit_addresses(app) == ["127.0.0.1", "203.0.113.7", "203.0.113.7"]
+
+
+def test_a_wrong_trusted_proxies_setting_stops_the_service(tmp_path):
+    from incus_api import create_app
+    from incus_api.config import SettingError
+
+    with pytest.raises(SettingError, match="TRUSTED_PROXIES"):
+        create_app({"DATABASE": str(tmp_path / "db"), "SECRET_KEY": "k", "TRUSTED_PROXIES": "127.0.0.1,nginx"},
+                   instance_path=tmp_path)
+
+
+@pytest.mark.parametrize("app_overrides", [{"TRUSTED_PROXIES": "127.0.0.1"}])
+def test_https_at_the_proxy_gives_hsts_and_a_secure_cookie(app, admin):
+    client = app.test_client()
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "panel.example.com"}
+    page = client.get("/login", headers=https)
+    assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    response = client.post("/login", headers={**https, "Referer": "https://panel.example.com/login"},
+                           data={"username": "admin", "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 302 and "Secure" in response.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" not in client.get("/login").headers  # plain HTTP: none
+
+
+@pytest.mark.parametrize("app_overrides", [{"SESSION_COOKIE_SECURE": True}])
+def test_session_cookie_secure_setting(app, admin):
+    assert "Secure" in login(app.test_client()).headers["Set-Cookie"]
