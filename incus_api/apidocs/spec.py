@@ -126,7 +126,8 @@ def build_spec():
             "Delete a NAT rule", {
                 "200": _ok("Deleted (`warning` when the kernel had already lost it)", {"rule": RULE}),
                 **_errors(401, 404, 500)},
-            parameters=[_path_param("rule_id", {"type": "integer", "minimum": 1})])},
+            parameters=[_path_param("rule_id", {"type": "integer", "minimum": 1, "maximum": 999999999999999999},
+                                    "ASCII digits, at most 18; anything else matches no route (404)")])},
         "/images": {"get": _operation(
             "The local images", {"200": _ok("The images", {"images": {"type": "array", "items": {"type": "object"}}}),
                                  **_errors(401, 503)})},
@@ -151,12 +152,20 @@ def build_spec():
             parameters=[_path_param("alias", {"type": "string"})])},
         "/audit_log": {"get": _operation(
             "The audit log, newest first", {
-                "200": _ok("Entries", {"entries": {"type": "array", "items": {"type": "object"}}}), **_errors(400, 401)},
+                "200": _ok("Entries", {"entries": {"type": "array", "items": {"type": "object"}}}),
+                **_errors(400, 401)},
             parameters=[
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                 "description": "Entries to answer (default 100)."},
                 {"name": "target", "in": "query", "schema": {"type": "string"}},
-                {"name": "before_id", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-            ])},
+                {"name": "before_id", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                               "maximum": 9223372036854775807},
+                 "description": "Only entries older than this id (the next page)."},
+            ],
+            description=("`limit` and `before_id` are ASCII digits only: a sign, spaces, an exponent, other "
+                         "scripts' digits or a value out of range answer 400 naming the parameter. Entries of "
+                         "actor `anonymous` (failed authentication) are capped at AUDIT_ANONYMOUS_KEEP; the "
+                         "others are kept AUDIT_KEEP_DAYS days."))},
     }
     return {
         "openapi": "3.1.0",
@@ -165,7 +174,9 @@ def build_spec():
             "version": "1.0",
             "description": "Incus containers and their NAT rules over HTTP. Every route needs the X-API-Hash "
                            "header (hex SHA-256 of API_SECRET_KEY) or the dashboard's session. Answers are "
-                           "JSON with `status` (success, error, warning, NotFound) and `message`.",
+                           "JSON with `status` (success, error, warning, NotFound) and `message`. Numbers are "
+                           "ASCII digits only. The dashboard's login (not part of this API) answers 429 with "
+                           "Retry-After after 5 attempts a minute per user name and address.",
         },
         "security": [{"apiHash": []}],
         "paths": paths,
