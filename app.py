@@ -1,26 +1,26 @@
 """Builds the app and serves it. Configuration comes from the environment (see README)."""
-import threading
-
 from incus_api import create_app
 from incus_api.serving import waitress_options
 
 app = create_app()
 
 
-def keep_nat_rules_in_sync():
-    """Put the NAT rules back into the kernel now (after a reboot it has none), then keep them in
-    step with the DB in the background."""
+def start_background_work():
+    """Put the NAT rules back into the kernel now (after a reboot it has none), then run the
+    periodic jobs in the one scheduler thread."""
     from incus_api.exceptions import AppError
+    from incus_api.scheduler import Scheduler
 
-    nat_rules = app.extensions["incus_api"].services.nat_rules
+    nat_sync = app.extensions["incus_api"].services.nat_sync
     try:
-        nat_rules.sync()
+        nat_sync.sync()
     except AppError as exc:
         app.logger.warning("NAT sync at start-up failed: %s (run: python3 -m incus_api nat sync)", exc.message)
-    interval = app.config["NAT_SYNC_INTERVAL"]
-    if interval > 0:
-        threading.Thread(target=nat_rules.run_periodic_sync, args=(interval, threading.Event()),
-                         name="nat-sync", daemon=True).start()
+    scheduler = Scheduler()
+    if app.config["NAT_SYNC_INTERVAL"] > 0:
+        scheduler.every(app.config["NAT_SYNC_INTERVAL"], "nat-sync", nat_sync.sync)
+    scheduler.start()
+    return scheduler
 
 
 def limit_malloc_arenas(arenas=2):
@@ -39,5 +39,5 @@ if __name__ == "__main__":
     from waitress import serve
 
     limit_malloc_arenas()
-    keep_nat_rules_in_sync()
+    start_background_work()
     serve(app, **waitress_options(app))

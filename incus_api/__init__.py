@@ -69,7 +69,7 @@ def create_app(config=None, instance_path=None):
     db = Database(app.config["DATABASE"])
     db.migrate()
     incus = Incus(app.config["INCUS_SOCKET"], operation_timeout=app.config["OPERATION_TIMEOUT"])
-    nat = NatTable(tag_prefix=app.config["NAT_TAG_PREFIX"])
+    nat = NatTable(tag_prefix=app.config["NAT_TAG_PREFIX"], bridge=app.config["INCUS_BRIDGE"])
     app.extensions["incus_api"] = Backend(db=db, incus=incus, nat=nat, services=build_services(incus, nat, db, app.config))
 
     # <int:...> in routes: ASCII digits only, bounded (before the blueprints add their rules).

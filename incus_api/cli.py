@@ -71,11 +71,12 @@ def nat_group():
 @with_appcontext
 def nat_sync():
     """Make the kernel's rules equal to the database (run at boot and at service start)."""
-    report = backend().services.nat_rules.sync()
-    summary = report.as_dict()
+    report = backend().services.nat_sync.sync()
+    readdressed = [change["rule_id"] for change in report.readdressed]
     click.echo(
-        f"NAT sync: added {summary['added'] or 'none'}, removed {summary['removed'] or 'none'}, "
-        f"re-addressed {summary['readdressed'] or 'none'}, FORWARD accept written in {summary['forward_accept'] or 'none'}"
+        f"NAT sync: added {report.added or 'none'}, removed {report.removed or 'none'}, "
+        f"re-addressed {readdressed or 'none'}, NICs guarded {report.guarded or 'none'}, "
+        f"FORWARD accept written in {report.forward_accept or 'none'}"
     )
 
 
@@ -83,9 +84,7 @@ def nat_sync():
 @with_appcontext
 def doctor_command():
     """Check Incus, the bridge, forwarding, the iptables backends and the NAT rules."""
-    from .service.doctor import run_checks
-
-    checks = [c.render() for c in run_checks(backend().incus, backend().services.nat_rules, current_app.config["INCUS_BRIDGE"])]
+    checks = [c.render() for c in backend().services.doctor.run_checks()]
     for item in checks:
         click.echo(f"[{'ok' if item['ok'] else 'FAIL'}] {item['name']}: {item['detail']}")
         if item["hint"]:

@@ -87,8 +87,9 @@ def remove_test_nat_rules(app):
     if os.geteuid() != 0 or not shutil.which("iptables-legacy"):
         return
     nat = app.extensions["incus_api"].nat
-    for rule_id in {forward.rule_id for forward in nat.tagged()}:
+    for rule_id in {rule_id for rule_id, _ in nat.tagged()}:
         nat.remove_tagged(rule_id)
+    nat.remove_forward_accept()
 
 
 @pytest.fixture

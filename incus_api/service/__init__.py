@@ -6,21 +6,32 @@ from dataclasses import dataclass
 
 from .audit_log import AuditLogService
 from .containers import ContainerService
+from .doctor import Doctor
 from .images import ImageService
 from .nat_rules import NatRuleService
+from .nat_sync import NatSync
+from .nic_guard import NicGuard
+from .ports import PortPolicy
 
 
 @dataclass
 class Services:
     containers: ContainerService
     nat_rules: NatRuleService
+    nat_sync: NatSync
+    nic_guard: NicGuard
     images: ImageService
     audit_log: AuditLogService
+    doctor: Doctor
 
 
 def build_services(incus, nat, db, config):
     audit_log = AuditLogService(db=db, config=config)
-    nat_rules = NatRuleService(incus=incus, nat=nat, db=db, config=config)
-    containers = ContainerService(incus=incus, db=db, nat_rules=nat_rules, config=config)
+    nic_guard = NicGuard(incus, bridge=config.get("INCUS_BRIDGE", "incusbr0"), isolate=config.get("ISOLATE_CONTAINERS", True))
+    nat_rules = NatRuleService(nat=nat, db=db, nic_guard=nic_guard, port_policy=PortPolicy(config))
+    nat_sync = NatSync(nat_rules, audit_log=audit_log)
+    containers = ContainerService(incus=incus, db=db, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
+                                  config=config)
     images = ImageService(incus=incus, config=config)
-    return Services(containers=containers, nat_rules=nat_rules, images=images, audit_log=audit_log)
+    return Services(containers=containers, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
+                    images=images, audit_log=audit_log, doctor=Doctor(incus, nat_rules, nic_guard))

@@ -1,15 +1,55 @@
-"""Reading a container's IPv4 address out of Incus's state."""
+"""The IPv4 address Incus gave a container's NIC, read from Incus, never from the container.
+
+A container's root can put any address on its interfaces; what Incus reports as the instance's
+state is what the container says. The address to trust is the one Incus assigned: the NIC's
+pinned ``ipv4.address``, else the bridge's DHCP lease for the NIC's MAC address (dnsmasq runs on
+the host), and only when it lies in the bridge's subnet and is not the gateway.
+"""
+import ipaddress
+from dataclasses import dataclass
 
 
-def container_ipv4(state):
-    """The first global IPv4 address on a non-loopback interface, or None."""
-    for interface, details in sorted(((state or {}).get("network") or {}).items()):
-        if interface == "lo" or not isinstance(details, dict):
-            continue
-        for address in details.get("addresses") or []:
-            if address.get("family") == "inet" and address.get("scope") == "global":
-                return address.get("address")
-    return None
+@dataclass(frozen=True)
+class BridgeNetwork:
+    """The managed bridge's IPv4 subnet, as Incus configured it."""
+
+    name: str
+    gateway: ipaddress.IPv4Address
+    subnet: ipaddress.IPv4Network
+
+    @classmethod
+    def from_incus(cls, network):
+        """From ``GET /1.0/networks/<name>``; None when it has no IPv4 subnet of its own."""
+        address = (network.get("config") or {}).get("ipv4.address") or ""
+        try:
+            interface = ipaddress.IPv4Interface(address)
+        except ValueError:  # "none", "auto" not resolved, empty
+            return None
+        return cls(name=network.get("name", ""), gateway=interface.ip, subnet=interface.network)
+
+    def usable(self, address):
+        """Whether ``address`` can be a container's: in the subnet, not the gateway, network or broadcast."""
+        try:
+            ip = ipaddress.IPv4Address(address)
+        except (ValueError, TypeError):
+            return False
+        return (ip in self.subnet and ip != self.gateway
+                and ip not in (self.subnet.network_address, self.subnet.broadcast_address))
+
+    def first_free(self, used):
+        """The lowest usable address not in ``used`` (strings), or None when the subnet is full."""
+        for host in self.subnet.hosts():
+            if host != self.gateway and str(host) not in used:
+                return str(host)
+        return None
+
+
+def bridge_nic(instance, bridge):
+    """``(device name, device)`` of the instance's NIC on the managed ``bridge``, or ``(None, None)``."""
+    for device_name, device in sorted((instance.get("expanded_devices") or {}).items()):
+        if device.get("type") == "nic" and device.get("network") == bridge:
+            return device_name, device
+    return None, None
 
 
 def ipv4_by_hwaddr(leases):
@@ -21,12 +61,31 @@ def ipv4_by_hwaddr(leases):
     }
 
 
-def running_ipv4_from_leases(instance, by_hwaddr):
-    """The IPv4 the leases give a running instance's NIC (``volatile.<nic>.hwaddr``), or None.
-    Leases outlive a stop, so a stopped instance has none."""
+def assigned_ipv4(instance, network, by_hwaddr):
+    """The IPv4 Incus assigned to the instance's NIC on ``network`` (a ``BridgeNetwork``), or None.
+
+    The pinned ``ipv4.address`` first; else the lease of the NIC's MAC address, for a running
+    instance only (leases outlive a stop). Anything outside the subnet, or the gateway, is None.
+    """
+    device_name, device = bridge_nic(instance, network.name)
+    if device is None:
+        return None
+    pinned = device.get("ipv4.address")
+    if pinned:
+        return pinned if network.usable(pinned) else None
     if instance.get("status") != "Running":
         return None
-    for key, hwaddr in (instance.get("config") or {}).items():
-        if key.startswith("volatile.") and key.endswith(".hwaddr") and hwaddr.lower() in by_hwaddr:
-            return by_hwaddr[hwaddr.lower()]
-    return None
+    hwaddr = (device.get("hwaddr") or (instance.get("config") or {}).get(f"volatile.{device_name}.hwaddr") or "").lower()
+    leased = by_hwaddr.get(hwaddr)
+    return leased if leased and network.usable(leased) else None
+
+
+def used_ipv4(instances, network, leases):
+    """Every address of the subnet that is taken: pinned on a NIC of any instance, leased, or the gateway."""
+    used = {str(network.gateway)}
+    for instance in instances:
+        for device in (instance.get("expanded_devices") or {}).values():
+            if device.get("type") == "nic" and device.get("ipv4.address"):
+                used.add(device["ipv4.address"])
+    used.update(lease["address"] for lease in leases or [] if "." in lease.get("address", ""))
+    return used

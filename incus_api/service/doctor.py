@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..exceptions import AppError
 from ..i18n import N_
-from ..nat import nft_forward_drops
+from ..nat import forward_drops
 
 LEGACY_LISTING = "iptables-legacy -t nat -S PREROUTING"
 
@@ -36,37 +36,59 @@ def iptables_backend():
     return "nf_tables" if "nf_tables" in version else "legacy"
 
 
-def run_checks(incus, nat_rules, bridge):
-    checks = [_incus_check(incus)]
-    if checks[0].ok:
-        checks.append(_bridge_check(incus, bridge))
+class Doctor:
+    def __init__(self, incus, nat_rules, nic_guard):
+        self.incus = incus
+        self.nat_rules = nat_rules
+        self.nic_guard = nic_guard
 
-    with open("/proc/sys/net/ipv4/ip_forward") as handle:
-        forwarding = handle.read().strip() == "1"
-    checks.append(Check("ip_forward", forwarding, N_("net.ipv4.ip_forward is {value}"),
-                        N_("Run: sysctl -w net.ipv4.ip_forward=1 (and keep it in /etc/sysctl.d/)"),
-                        {"value": int(forwarding)}))
+    def run_checks(self):
+        checks = [_incus_check(self.incus)]
+        if checks[0].ok:
+            checks.append(_bridge_check(self.incus, self.nic_guard.bridge))
+            checks.append(self._nic_check())
 
-    backend = iptables_backend()
-    if backend == "nf_tables":
-        detail = N_("The iptables command uses nf_tables, but this service's rules live in the legacy tables: `iptables -t nat -S` does not show them; list them with: {command}")
-    else:
-        detail = N_("The iptables command uses {backend}; list this service's rules with: {command}")
-    checks.append(Check("iptables_backend", True, detail, params={"backend": backend or "-", "command": LEGACY_LISTING}))
+        with open("/proc/sys/net/ipv4/ip_forward") as handle:
+            forwarding = handle.read().strip() == "1"
+        checks.append(Check("ip_forward", forwarding, N_("net.ipv4.ip_forward is {value}"),
+                            N_("Run: sysctl -w net.ipv4.ip_forward=1 (and keep it in /etc/sysctl.d/)"),
+                            {"value": int(forwarding)}))
 
-    db_ids = {rule["id"] for rule in nat_rules.list_all()}
-    kernel_ids = [forward.rule_id for forward in nat_rules.nat.tagged()]
-    missing = sorted(db_ids - set(kernel_ids))
-    extra = sorted(set(kernel_ids) - db_ids)
-    checks.append(Check(
-        "nat_rules", not missing and not extra,
-        N_("{db} NAT rule(s) in the database, {kernel} in the kernel; missing from the kernel: {missing}; in the kernel only: {extra}"),
-        N_("Run: python3 -m incus_api nat sync"),
-        {"db": len(db_ids), "kernel": len(kernel_ids), "missing": missing or "-", "extra": extra or "-"},
-    ))
-    if shutil.which("iptables-nft") and nft_forward_drops():
-        checks.append(Check("forward", True, N_("The nf_tables FORWARD chain drops traffic: the accept rules for forwarded ports are kept there too")))
-    return checks
+        backend = iptables_backend()
+        if backend == "nf_tables":
+            detail = N_("The iptables command uses nf_tables, but this service's rules live in the legacy tables: `iptables -t nat -S` does not show them; list them with: {command}")
+        else:
+            detail = N_("The iptables command uses {backend}; list this service's rules with: {command}")
+        checks.append(Check("iptables_backend", True, detail, params={"backend": backend or "-", "command": LEGACY_LISTING}))
+
+        db_ids = {rule["id"] for rule in self.nat_rules.list_all()}
+        kernel_ids = [rule_id for rule_id, _ in self.nat_rules.nat.tagged()]
+        missing = sorted(db_ids - set(kernel_ids))
+        extra = sorted(set(kernel_ids) - db_ids)
+        checks.append(Check(
+            "nat_rules", not missing and not extra,
+            N_("{db} NAT rule(s) in the database, {kernel} in the kernel; missing from the kernel: {missing}; in the kernel only: {extra}"),
+            N_("Run: python3 -m incus_api nat sync"),
+            {"db": len(db_ids), "kernel": len(kernel_ids), "missing": missing or "-", "extra": extra or "-"},
+        ))
+        if shutil.which("iptables-nft") and forward_drops():
+            checks.append(Check("forward", True, N_("The nf_tables FORWARD chain drops traffic: the accept rules for forwarded ports are kept there too")))
+        return checks
+
+    def _nic_check(self):
+        """Containers whose NIC lacks the pinned address or a filter: their root can claim another
+        address or answer ARP for a neighbour (and reach the others, with isolation on)."""
+        try:
+            unguarded = self.nic_guard.unguarded()
+        except AppError as exc:
+            return Check("nic_guard", False, N_("Cannot read the containers' NICs: {reason}"), params={"reason": exc.message})
+        keys = " ".join(f"{key}=true" for key in self.nic_guard.security)
+        return Check(
+            "nic_guard", not unguarded,
+            N_("Containers on the bridge whose NIC lacks the pinned address, MAC/IPv4 filtering or port isolation: {names}"),
+            N_("Containers with forwards get the address and filters from: python3 -m incus_api nat sync, and port isolation when this service next starts them; others: incus config device set <name> eth0 ipv4.address=<its address> {keys} (port isolation plugs the NIC anew: set it while the container is stopped)"),
+            {"names": ", ".join(unguarded) or "-", "keys": keys},
+        )
 
 
 def _incus_check(incus):

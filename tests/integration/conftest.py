@@ -70,3 +70,22 @@ def free_port():
 
 def kernel_nat_rules():
     return subprocess.run(["iptables-legacy", "-t", "nat", "-S", "PREROUTING"], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def forward_policy_drop_later():
+    """``drop(backend)``: FORWARD policy DROP in ``iptables-legacy`` or ``iptables-nft``, as Docker
+    sets it; every policy set is restored afterwards (the ``app`` fixture removes its rules)."""
+    nft_had_filter = subprocess.run(["nft", "list", "table", "ip", "filter"], capture_output=True).returncode == 0
+    changed = []
+
+    def drop(backend):
+        subprocess.run([backend, "-P", "FORWARD", "DROP"], check=True)
+        changed.append(backend)
+
+    yield drop
+    for backend in changed:
+        subprocess.run([backend, "-P", "FORWARD", "ACCEPT"], check=True)
+    if not nft_had_filter and "incus-api" not in subprocess.run(
+            ["iptables-nft", "-S", "FORWARD"], capture_output=True, text=True).stdout:
+        subprocess.run(["nft", "delete", "table", "ip", "filter"], check=False)

@@ -157,6 +157,6 @@ def test_sixteen_clients_forwarding_overlapping_ports(live_server, app, make_con
     rules = app.extensions["incus_api"].services.nat_rules.list_all()
     forwarded = [port for rule in rules for port in range(rule["host_port"], rule["host_port_end"] + 1)]
     assert len(forwarded) == len(set(forwarded)), rules
-    kernel = app.extensions["incus_api"].nat.tagged()
+    kernel = [forward for _, forward in app.extensions["incus_api"].nat.tagged()]
     assert sorted((f.rule_id, f.host_port, f.host_port_end, f.container_ip) for f in kernel) == \
         sorted((r["id"], r["host_port"], r["host_port_end"], r["container_ip"]) for r in rules)

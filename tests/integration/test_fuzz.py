@@ -34,7 +34,7 @@ def fuzz_server(tmp_path):
         if not name.startswith(("t-", "bench-")):  # made by the fuzzer, not by another test
             incus_cli("delete", "--force", name, check=False)
     nat = app.extensions["incus_api"].nat
-    for rule_id in {forward.rule_id for forward in nat.tagged()}:
+    for rule_id in {rule_id for rule_id, _ in nat.tagged()}:
         nat.remove_tagged(rule_id)
 
 

@@ -24,7 +24,7 @@ def add_rule(api, name, host_port, container_port=80, protocol="tcp"):
 def simulate_reboot(app):
     """What a reboot does to our rules: the kernel forgets them (the DB does not)."""
     nat = app.extensions["incus_api"].nat
-    for rule_id in {forward.rule_id for forward in nat.tagged()}:
+    for rule_id in {rule_id for rule_id, _ in nat.tagged()}:
         nat.remove_tagged(rule_id)
 
 
@@ -84,20 +84,10 @@ def test_stop_and_start_keeps_forwarding(api, make_container, test_host):
 
 
 @pytest.fixture
-def forward_policy_drop():
+def forward_policy_drop(forward_policy_drop_later):
     """FORWARD policy DROP in both backends, as Docker sets it; restored afterwards."""
-    nft_had_filter = subprocess.run(["nft", "list", "table", "ip", "filter"], capture_output=True).returncode == 0
-    subprocess.run(["iptables-legacy", "-P", "FORWARD", "DROP"], check=True)
-    subprocess.run(["iptables-nft", "-P", "FORWARD", "DROP"], check=True)
-    yield
-    subprocess.run(["iptables-legacy", "-P", "FORWARD", "ACCEPT"], check=True)
-    subprocess.run(["iptables-nft", "-P", "FORWARD", "ACCEPT"], check=True)
-    listing = subprocess.run(["iptables-nft", "-S", "FORWARD"], capture_output=True, text=True).stdout
-    for line in listing.splitlines():
-        if "incus-api-test:" in line:
-            subprocess.run(["iptables-nft", "-D", *line.split()[1:]], check=False)
-    if not nft_had_filter:
-        subprocess.run(["nft", "delete", "table", "ip", "filter"], check=False)
+    forward_policy_drop_later("iptables-legacy")
+    forward_policy_drop_later("iptables-nft")
 
 
 def test_forwarding_passes_a_forward_policy_drop_in_both_backends(api, app, runner, make_container, test_host, forward_policy_drop):
@@ -223,7 +213,7 @@ def test_db_and_kernel_agree_after_200_random_operations_from_concurrent_clients
     assert errors == []
 
     db_rules = app.extensions["incus_api"].services.nat_rules.list_all()
-    kernel = app.extensions["incus_api"].nat.tagged()
+    kernel = [forward for _, forward in app.extensions["incus_api"].nat.tagged()]
     assert sorted((r["id"], r["protocol"], r["host_port"], r["container_ip"], r["container_port"]) for r in db_rules) == \
         sorted((f.rule_id, f.protocol, f.host_port, f.container_ip, f.container_port) for f in kernel)
     used = [(r["protocol"], r["host_port"]) for r in db_rules]

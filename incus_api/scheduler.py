@@ -1,0 +1,51 @@
+"""The one background thread: periodic jobs (the NAT sync today) run here, one after another.
+
+A job that raises is logged and runs again at its next time; a slow job delays the others rather
+than overlapping with itself. No Flask.
+"""
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    name: str
+    interval: float
+    run: callable
+    due: float = 0.0
+
+
+class Scheduler:
+    def __init__(self):
+        self.jobs = []
+        self._stop = threading.Event()
+        self._thread = None
+
+    def every(self, interval, name, run):
+        """Run ``run()`` every ``interval`` seconds (the first time after one interval)."""
+        self.jobs.append(Job(name, interval, run, due=time.monotonic() + interval))
+
+    def start(self):
+        if self.jobs and self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+            self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _loop(self):
+        while not self._stop.wait(max(0.0, min(job.due for job in self.jobs) - time.monotonic())):
+            now = time.monotonic()
+            for job in self.jobs:
+                if job.due <= now:
+                    try:
+                        job.run()
+                    except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
+                        log.exception("background job %s failed", job.name)
+                    job.due = time.monotonic() + job.interval

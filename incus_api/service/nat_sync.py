@@ -1,0 +1,116 @@
+"""Reconciling the kernel with the DB: ``nat sync``, at start-up, after a start, and periodically.
+
+Repairs whatever drifted: a reboot flushed the kernel, someone deleted a rule or the FORWARD accept
+rules by hand, Incus assigned the container another address (an admin changed the pinned
+``ipv4.address``). The address always comes from Incus: whatever a container does to its own
+interfaces changes nothing here.
+"""
+import logging
+from dataclasses import dataclass, field
+
+from ..exceptions import AppError, BadInput, IncusUnavailable, NotFound
+from .nat_rules import RULE_COLUMNS, forward_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncReport:
+    added: list = field(default_factory=list)
+    removed: list = field(default_factory=list)
+    readdressed: list = field(default_factory=list)
+    guarded: list = field(default_factory=list)
+    forward_accept: list = field(default_factory=list)
+
+    @property
+    def changed(self):
+        return bool(self.added or self.removed or self.readdressed or self.guarded or self.forward_accept)
+
+    def as_dict(self):
+        return {"added": self.added, "removed": self.removed, "readdressed": self.readdressed,
+                "guarded": self.guarded, "forward_accept": self.forward_accept}
+
+
+class NatSync:
+    def __init__(self, nat_rules, audit_log=None):
+        self.nat_rules = nat_rules
+        self.nat = nat_rules.nat
+        self.db = nat_rules.db
+        self.nic_guard = nat_rules.nic_guard
+        self.audit_log = audit_log
+
+    def sync(self, container_name=None):
+        """Make the kernel's rules equal to the DB: add missing rules, remove rules tagged as ours
+        that the DB does not have (or has differently), and point rules at the address Incus
+        assigned. Rules not tagged as ours are never touched. Limited to one container when named."""
+        report = SyncReport()
+        if container_name is None:
+            select, params = f"SELECT {RULE_COLUMNS} FROM nat_rules", ()
+        else:
+            select, params = f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE container_name = ?", (container_name,)
+        # Ask Incus before taking the write lock: other requests keep going meanwhile.
+        names = {row["container_name"] for row in self.db.query(select, params)}
+        addresses = self._assigned_addresses(names, report)
+        with self.db.transaction() as conn:
+            rows = conn.execute(select, params).fetchall()
+            wanted = {}
+            for row in rows:
+                address = addresses.get(row["container_name"]) or row["container_ip"]
+                if address != row["container_ip"]:
+                    conn.execute("UPDATE nat_rules SET container_ip = ? WHERE id = ?", (address, row["id"]))
+                    report.readdressed.append({"rule_id": row["id"], "container": row["container_name"],
+                                               "from": row["container_ip"], "to": address})
+                wanted[row["id"]] = forward_of(row, container_ip=address)
+
+            in_kernel = {}
+            for rule_id, forward in self.nat.tagged():
+                in_kernel.setdefault(rule_id, []).append(forward)
+            for rule_id, forwards in in_kernel.items():
+                if container_name is not None and rule_id not in wanted:
+                    continue  # another container's rule, or nobody's: left to a full sync
+                if rule_id not in wanted or forwards != [wanted[rule_id]]:
+                    self.nat.remove_tagged(rule_id)
+                    report.removed.append(rule_id)
+            missing = [forward for rule_id, forward in wanted.items() if in_kernel.get(rule_id) != [forward]]
+            self.nat.add_many(missing)
+            report.added.extend(forward.rule_id for forward in missing)
+        if wanted:
+            report.forward_accept = self.nat_rules.ensure_forward_accept()
+        self._record(report, container_name)
+        return report
+
+    def _assigned_addresses(self, names, report):
+        """The address Incus assigned to each named container; the NICs of those with forwards
+        are guarded (pinned and filtered) on the way, e.g. after an upgrade from a version that
+        did not. Containers gone or unreachable keep their recorded address."""
+        if not names:
+            return {}
+        try:
+            assigned = self.nic_guard.addresses_of(names)
+        except (NotFound, IncusUnavailable, BadInput) as exc:
+            log.warning("NAT sync: container addresses unavailable (%s); rules keep their recorded ones", exc.message)
+            return {}
+        for name, (instance, address) in assigned.items():
+            try:
+                if self.nic_guard.guard(name, instance, address):
+                    report.guarded.append(name)
+            except AppError as exc:
+                log.warning("NAT sync: could not guard the NIC of %s: %s", name, exc.message)
+        return {name: address for name, (_, address) in assigned.items()}
+
+    def _record(self, report, container_name):
+        if not report.changed:
+            return
+        log.info("NAT sync%s: %s", f" ({container_name})" if container_name else "", report.as_dict())
+        if self.audit_log is None:
+            return
+        for change in report.readdressed:
+            self.audit_log.write("system", "nat_sync.readdress", target=change["container"], details=change)
+        for name in report.guarded:
+            self.audit_log.write("system", "nat_sync.guard", target=name, details=self.nic_guard.security)
+
+    def follow_restart(self, container_name):
+        """After a start/restart: make the container's rules point at its assigned address."""
+        if not self.db.query_one("SELECT 1 FROM nat_rules WHERE container_name = ?", (container_name,)):
+            return None
+        return self.sync(container_name)
