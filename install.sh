@@ -8,8 +8,9 @@
 # service in the background: a systemd unit where there is systemd, else a daemon with a pid file
 # and a log in instance/. Running it again upgrades and restarts; it keeps the data.
 #
-# Settings given as environment variables (API_SECRET_KEY, ADMIN_USERNAME, ADMIN_PASSWORD, HOST,
-# PORT, INCUS_SOCKET, ...) are saved in instance/config.env (mode 0600) for the service.
+# Settings given as environment variables (every one in the README's table: API_SECRET_KEY, HOST,
+# PORT, RESERVED_PORTS, NAT_SYNC_INTERVAL, ISOLATE_CONTAINERS, ...) are saved in instance/config.env
+# (mode 0600) for the service; ADMIN_PASSWORD is used once by init_db.py and never saved.
 set -euo pipefail
 cd "$(dirname "$0")"
 APP_DIR=$(pwd)
@@ -39,14 +40,16 @@ bash install_incus.sh "$@"
 
 mkdir -p "$INSTANCE"
 chmod 700 "$INSTANCE"
-touch "$CONFIG"
-chmod 600 "$CONFIG"
-for key in API_SECRET_KEY SECRET_KEY DATABASE HOST PORT INCUS_SOCKET INCUS_BRIDGE ADMIN_USERNAME IMAGE_REMOTES EXEC_TIMEOUT; do
-    value=${!key:-}
-    [ -n "$value" ] || continue
-    sed -i "/^$key=/d" "$CONFIG"
-    printf '%s=%s\n' "$key" "$value" >> "$CONFIG"
-done
+# Every setting the README documents (incus_api/config.py SAVED_KEYS), checked before it is written.
+.venv/bin/python - "$CONFIG" <<'PY'
+import os, sys
+from incus_api.config import SettingError, save_settings
+try:
+    saved = save_settings(os.environ, sys.argv[1])
+except SettingError as exc:
+    sys.exit(f"[install] not saved, the service could not start with it: {exc}")
+print(f"[install] settings saved in {sys.argv[1]}: {', '.join(saved) or 'none given'}")
+PY
 
 .venv/bin/python init_db.py
 

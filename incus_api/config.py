@@ -77,8 +77,12 @@ FALSE_WORDS = ("0", "false", "no", "off")
 
 
 def read_config_file(path):
+    return read_config_text(Path(path).read_text(encoding="utf-8"))
+
+
+def read_config_text(text):
     values = {}
-    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+    for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
@@ -124,6 +128,32 @@ def parse_bool_setting(key, value):
     if text in FALSE_WORDS:
         return False
     raise SettingError(f"{key}={value!r}: use true or false")
+
+
+# What install.sh keeps in the config file from its environment: every setting but the admin's
+# password (init_db.py uses it once; it never rests in a file).
+SAVED_KEYS = tuple(key for key in ENV_KEYS if key != "ADMIN_PASSWORD")
+
+
+def save_settings(environ, path):
+    """Write the ``SAVED_KEYS`` set in ``environ`` into the ``KEY=VALUE`` file at ``path`` (mode
+    0600), keeping its other lines. The result is read back first: a value the service could not
+    start with is refused here (``SettingError``), and the file is left as it was."""
+    path = Path(path)
+    given = {key: environ[key].strip() for key in SAVED_KEYS if environ.get(key, "").strip()}
+    for key, value in given.items():
+        if "\n" in value or "\r" in value:
+            raise SettingError(f"{key}: one line only")
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    kept = [line for line in lines if line.partition("=")[0].strip() not in given]
+    text = "\n".join([*kept, *(f"{key}={value}" for key, value in given.items())]) + "\n"
+    merged = read_config_text(text)
+    load_config(environ={key: merged[key] for key in ENV_KEYS if key in merged}, instance_path=path.parent / ".none")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+    return sorted(given)
 
 
 def parse_remotes(spec):
