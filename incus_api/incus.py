@@ -1,14 +1,17 @@
 """Incus adapter: the daemon's REST API over its unix socket, through pylxd. No Flask here.
 
-pylxd's model objects make one request per object (and websockets for exec), so the hot paths use
-pylxd's raw API node (``client.api``) with ``recursion`` and recorded exec output instead.
+pylxd's model objects make one request per object, so the hot paths use pylxd's raw API node
+(``client.api``) with ``recursion`` instead; exec runs over its websockets with bounded output
+and a deadline (``incus_exec.py``).
 The client is created on first use, not at import or app creation: the service starts (and
 answers 503) while the daemon is down, and reconnects by itself when it is back.
 """
 import contextlib
+import math
 import os
 import threading
-from dataclasses import dataclass
+import time
+import uuid
 
 import requests
 import urllib3
@@ -16,11 +19,14 @@ from pylxd import Client
 from pylxd import client as pylxd_client
 from pylxd import exceptions as pylxd_errors
 
+from . import incus_exec
 from .exceptions import Conflict, IncusError, IncusUnavailable, NotFound, OperationTimeout
 from .i18n import N_
+from .incus_exec import ExecResult  # noqa: F401  (where callers have always found it)
 
 OPERATION_SUCCESS = 200
 POOL_SIZE = 32  # keep-alive connections to the daemon, one per concurrently serving thread
+DEFAULT_OUTPUT_LIMIT = 1024 * 1024  # bytes kept of each exec output stream (EXEC_OUTPUT_LIMIT)
 
 
 class _UnixSocketPool(pylxd_client._UnixSocketHTTPConnectionPool):
@@ -46,13 +52,6 @@ def _session():
     session.trust_env = False  # a unix socket: never through an http(s)_proxy from the environment
     session.mount(pylxd_client.DEFAULT_SCHEME, _UnixAdapter())
     return session
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    exit_code: int
-    stdout: str
-    stderr: str
 
 
 class Incus:
@@ -185,38 +184,86 @@ class Incus:
             response = self.api.instances[name].patch(json={"devices": devices})
         self._wait(response)
 
-    def exec(self, name, argv, timeout, environment=None):
-        """Run ``argv`` (no shell) with recorded output: two plain REST calls, no websockets.
+    def exec(self, name, argv, timeout, stdin=b"", output_limit=DEFAULT_OUTPUT_LIMIT):
+        """Run ``argv`` (no shell) over the exec websockets (``incus_exec``); an ``ExecResult``.
 
-        ``environment`` adds variables: the way to hand a secret to the command, since the argv
-        shows in Incus' lifecycle events and in ``ps``, and a recorded exec has no stdin.
+        ``stdin`` is fed to the command and then closed: the way to hand it a secret, since Incus
+        puts the argv in its lifecycle events and the argv and environment on the ``incusd
+        forkexec`` command line, which every host user sees in ``ps``. Each of stdout and stderr
+        keeps its first ``output_limit`` bytes; the rest is read and dropped (``truncated``).
+        Past ``timeout`` s every process the command started in the container is killed and
+        ``OperationTimeout`` raised. Nothing is written to the host's disk.
         """
+        deadline = time.monotonic() + timeout
+        tag = uuid.uuid4().hex
         body = {
             "command": argv,
-            "wait-for-websocket": False,
+            "wait-for-websocket": True,
             "interactive": False,
-            "record-output": True,
-            "environment": {"HOME": "/root", "USER": "root", "LANG": "C.UTF-8", **(environment or {})},
+            "environment": {"HOME": "/root", "USER": "root", "LANG": "C.UTF-8", incus_exec.TAG_VARIABLE: tag},
         }
         with self._translated(name):
             response = self.api.instances[name]["exec"].post(json=body)
-        metadata = self._wait(response, timeout=timeout)
-        outputs = metadata.get("output") or {}
-        stdout = self._fetch_log(outputs.get("1"))
-        stderr = self._fetch_log(outputs.get("2"))
-        return ExecResult(exit_code=metadata.get("return", -1), stdout=stdout, stderr=stderr)
+            answer = response.json()
+            operation_id = answer["operation"].rsplit("/", 1)[-1]
+            fds = answer["metadata"]["metadata"]["fds"]
+        timed_out = None
+        with incus_exec.ExecStreams(self.socket_path, operation_id, fds) as streams:
+            # The kill comes before the websockets close: closing the control one makes Incus kill
+            # the first process, and its children would lose the parent that ties them to the exec.
+            try:
+                streams.send_stdin(stdin)
+                stdout, stderr = streams.drain(deadline, output_limit)
+                metadata = self._wait(response, timeout=max(1, math.ceil(deadline - time.monotonic())))
+            except (incus_exec.DeadlinePassed, OperationTimeout) as exc:
+                timed_out = exc
+                incus_exec.kill_tagged(name, tag)
+            except BaseException:
+                with contextlib.suppress(Exception):  # whatever went wrong, nothing of it keeps running
+                    incus_exec.kill_tagged(name, tag)
+                raise
+        if timed_out is not None:
+            self._settle(operation_id)
+            raise OperationTimeout(
+                N_("Incus operation '{description}' did not finish within {timeout} s"),
+                description="exec", timeout=timeout,
+            ) from timed_out
+        return incus_exec.ExecResult(
+            exit_code=(metadata or {}).get("return", -1),
+            stdout=stdout.text(), stderr=stderr.text(),
+            stdout_truncated=stdout.truncated, stderr_truncated=stderr.truncated,
+        )
 
-    def _fetch_log(self, path):
-        """Read and delete one recorded exec log (``/1.0/instances/<name>/logs/...``)."""
-        if not path:
-            return ""
-        node = self.api.instances
-        for part in path.split("/")[3:]:  # "/1.0/instances/<name>/logs/exec-output/<file>"
-            node = node[part]
+    def _settle(self, operation_id, timeout=10):
+        """Give a killed exec's operation a moment to end, so that it does not linger."""
+        with contextlib.suppress(Exception):
+            self.api.operations[operation_id].wait.get(params={"timeout": timeout}, timeout=timeout + 5)
+
+    def push_file(self, name, path, content, mode=0o600, uid=0, gid=0):
+        """Write ``content`` (bytes) to ``path`` in the instance through the Incus files API: the
+        data goes in the request body, on no command line. An existing file is removed first (Incus
+        keeps an overwritten file's mode), so the new one has exactly ``mode``, ``uid`` and ``gid``
+        (the instance's own ids). The parent directory must exist (``NotFound`` otherwise)."""
+        node = self.api.instances[name].files
+        headers = {
+            "X-Incus-type": "file", "X-Incus-write": "overwrite",
+            "X-Incus-mode": f"{mode:04o}", "X-Incus-uid": str(uid), "X-Incus-gid": str(gid),
+            "Content-Type": "application/octet-stream",
+        }
         with self._translated():
-            text = node.get(is_api=False).content.decode("utf-8", errors="replace")
-            node.delete()
-        return text
+            with contextlib.suppress(pylxd_errors.NotFound):
+                node.delete(params={"path": path})
+            node.post(params={"path": path}, data=bytes(content), headers=headers)
+
+    def make_directory(self, name, path, mode=0o700, uid=0, gid=0):
+        """Create the directory ``path`` in the instance (files API); an existing one is left as it
+        is. The parent must exist (``NotFound`` otherwise)."""
+        headers = {
+            "X-Incus-type": "directory",
+            "X-Incus-mode": f"{mode:04o}", "X-Incus-uid": str(uid), "X-Incus-gid": str(gid),
+        }
+        with self._translated():
+            self.api.instances[name].files.post(params={"path": path}, data=b"", headers=headers)
 
     # -- images -----------------------------------------------------------------------------
 

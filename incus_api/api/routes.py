@@ -83,6 +83,8 @@ def exec_command(name):
         "stdout": result.stdout,
         "stderr": result.stderr,
         "exit_code": result.exit_code,
+        # stdout and stderr each keep their first EXEC_OUTPUT_LIMIT bytes: true when either was cut
+        "truncated": result.truncated,
     }
     if result.exit_code != 0:
         return jsonify({

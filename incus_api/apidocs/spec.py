@@ -37,6 +37,7 @@ def _errors(*codes):
         404: "No such container, rule or image (`status: NotFound`)",
         409: "Conflict: the name, port or image is taken or in use",
         413: "Request body too large",
+        429: "Too many at once: EXEC_PER_CONTAINER commands already run in this container",
         500: "Incus or the kernel refused the change (the message carries their reason)",
         502: "The remote image server failed",
         503: "The Incus daemon is unreachable",
@@ -90,11 +91,16 @@ def build_spec():
             "Run a command in a container", {
                 "200": _ok("Ran; `status` is `error` when the exit code is not 0", {
                     "output": {"type": "string"}, "stdout": {"type": "string"}, "stderr": {"type": "string"},
-                    "exit_code": {"type": "integer"}}),
-                **_errors(400, 401, 404, 413, 500, 503, 504)},
+                    "exit_code": {"type": "integer"},
+                    "truncated": {"type": "boolean", "description": (
+                        "stdout and stderr each keep their first EXEC_OUTPUT_LIMIT bytes (the rest is read "
+                        "and dropped): true when either was longer.")}}),
+                **_errors(400, 401, 404, 413, 429, 500, 503, 504)},
             parameters=[NAME_PARAM],
             body=_form({"command": {"type": "string", "maxLength": 16384,
-                                    "description": "Split like a shell (shlex) and run without one."}}, ["command"]))},
+                                    "description": "Split like a shell (shlex) and run without one."}}, ["command"]),
+            description=("Past EXEC_TIMEOUT every process the command started in the container is killed "
+                         "(504); at most EXEC_PER_CONTAINER commands run at once in one container (429)."))},
         "/container/{name}/info": {"get": _operation(
             "A container's details", {
                 "200": {"description": "Live from Incus, or the last known data (`live_data_available: false`)",
@@ -106,9 +112,10 @@ def build_spec():
             parameters=[NAME_PARAM])},
         "/container/{name}/password": {"post": _operation(
             "Set root's password in a running container", {
-                "200": _ok("Changed"), **_errors(400, 401, 404, 413, 500, 503, 504)},
+                "200": _ok("Changed"), **_errors(400, 401, 404, 413, 429, 500, 503, 504)},
             parameters=[NAME_PARAM],
-            body=_form({"password": {"type": "string"}}, ["password"]))},
+            body=_form({"password": {"type": "string", "minLength": 6, "maxLength": 128}}, ["password"]),
+            description="chpasswd reads `root:<password>` on its stdin: the password is on no command line.")},
         "/container/{name}/add_nat_rule": {"post": _operation(
             "Forward a host port (or range) to the container", {
                 "200": _ok("Added (`warning` when exactly this rule existed)",

@@ -1,10 +1,13 @@
 """Container use cases: create, start/stop/restart/delete, exec, info."""
+import contextlib
 import json
 import logging
 import re
+import secrets
+import threading
 
 from ..config import parse_remotes
-from ..exceptions import BadInput, Conflict, IncusError, IncusUnavailable, NotFound, OperationTimeout
+from ..exceptions import BadInput, Conflict, IncusError, IncusUnavailable, NotFound, OperationTimeout, TooManyRequests
 from ..i18n import N_
 from .addresses import container_ipv4, ipv4_by_hwaddr, running_ipv4_from_leases
 
@@ -12,15 +15,18 @@ log = logging.getLogger(__name__)
 
 FINGERPRINT = re.compile(r"[0-9a-f]{12,64}")
 STOP_TIMEOUT = 30
-# chpasswd reads "user:password" lines on stdin; a recorded exec has none, so a shell feeds it
-# from an environment variable (printf is a shell builtin: the password is in no argv).
+# chpasswd reads "root:<password>" on its stdin, which the exec's stdin websocket feeds: the
+# password is in no argv and no environment (Incus puts both on the "incusd forkexec" command
+# line, readable in /proc/<pid>/cmdline by every host user), in no Incus event and no file.
 # Incus turns exit code 127 into a "Command not found" error: a missing chpasswd exits 100.
-PASSWORD_ENV = "INCUS_API_ROOT_PASSWORD"
 NO_CHPASSWD = 100
-PASSWORD_ARGV = [
-    "/bin/sh", "-c",
-    f'command -v chpasswd >/dev/null || exit {NO_CHPASSWD}; printf "root:%s\\n" "${PASSWORD_ENV}" | chpasswd',
-]
+PASSWORD_ARGV = ["/bin/sh", "-c", f"command -v chpasswd >/dev/null || exit {NO_CHPASSWD}; exec chpasswd"]
+GENERATED_PASSWORD_BYTES = 12  # secrets.token_urlsafe(12): 16 characters, 96 random bits
+AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
+
+
+class NoPasswordSupport(BadInput):
+    """The image has no chpasswd (or no /bin/sh to run it): root's password cannot be set."""
 
 
 def image_source(image, remotes):
@@ -53,6 +59,10 @@ class ContainerService:
         self.nat_rules = nat_rules
         self.remotes = parse_remotes(config.get("IMAGE_REMOTES", ""))
         self.exec_timeout = int(config.get("EXEC_TIMEOUT", 60))
+        self.exec_output_limit = int(config.get("EXEC_OUTPUT_LIMIT", 1024 * 1024))
+        self.exec_per_container = max(1, int(config.get("EXEC_PER_CONTAINER", 4)))
+        self._execs = {}  # container name -> commands running in it now
+        self._execs_lock = threading.Lock()
         self.bridge = config.get("INCUS_BRIDGE", "incusbr0")
 
     # -- list -------------------------------------------------------------------------------
@@ -154,22 +164,25 @@ class ContainerService:
     def set_password(self, name, password):
         """Set root's password with ``chpasswd`` in the container.
 
-        The password travels in an environment variable of the exec (not in the argv, which
-        Incus records in its lifecycle events and ``ps`` shows) and is never logged or stored.
+        ``root:<password>`` reaches chpasswd on its stdin, through the exec's stdin websocket:
+        never in an argv or the environment (both on the host's process list), an Incus event,
+        a file, the log or the database.
         """
         try:
-            result = self.incus.exec(name, PASSWORD_ARGV, timeout=self.exec_timeout, environment={PASSWORD_ENV: password})
+            with self._exec_slot(name):
+                result = self.incus.exec(name, PASSWORD_ARGV, timeout=self.exec_timeout,
+                                         stdin=f"root:{password}\n".encode(), output_limit=self.exec_output_limit)
         except IncusError as exc:
             reason = exc.reason
             if reason == "Command not found":
-                raise BadInput(N_("Container {name} has no /bin/sh to run chpasswd: its image does not support setting a password"), name=name) from exc
+                raise NoPasswordSupport(N_("Container {name} has no /bin/sh to run chpasswd: its image does not support setting a password"), name=name) from exc
             if "not running" in reason:
                 raise BadInput(N_("Container {name} is not running: start it to set the password"), name=name) from exc
             raise
         except OperationTimeout as exc:
             raise OperationTimeout(N_("chpasswd did not finish within {timeout} s"), timeout=self.exec_timeout) from exc
         if result.exit_code == NO_CHPASSWD:
-            raise BadInput(N_("Container {name} has no chpasswd command: its image does not support setting a password"), name=name)
+            raise NoPasswordSupport(N_("Container {name} has no chpasswd command: its image does not support setting a password"), name=name)
         if result.exit_code != 0:
             raise IncusError(
                 N_("chpasswd failed in container {name} (exit code {code}): {reason}"),
@@ -229,8 +242,12 @@ class ContainerService:
     # -- exec -------------------------------------------------------------------------------
 
     def exec(self, name, argv):
+        """Run ``argv`` in the container: an ``ExecResult`` with each of stdout and stderr cut at
+        EXEC_OUTPUT_LIMIT bytes (``truncated``); past EXEC_TIMEOUT everything it started is
+        killed (504); at most EXEC_PER_CONTAINER at once in one container (429)."""
         try:
-            return self.incus.exec(name, argv, timeout=self.exec_timeout)
+            with self._exec_slot(name):
+                return self.incus.exec(name, argv, timeout=self.exec_timeout, output_limit=self.exec_output_limit)
         except IncusError as exc:
             reason = exc.reason
             if reason == "Command not found":
@@ -242,6 +259,25 @@ class ContainerService:
             raise OperationTimeout(
                 N_("The command did not finish within {timeout} s"), timeout=self.exec_timeout
             ) from exc
+
+    @contextlib.contextmanager
+    def _exec_slot(self, name):
+        """One of the container's EXEC_PER_CONTAINER exec slots, or 429 at once (never waits)."""
+        with self._execs_lock:
+            running = self._execs.get(name, 0)
+            if running >= self.exec_per_container:
+                raise TooManyRequests(
+                    N_("{count} commands are already running in container {name} (the limit): try again when one has finished"),
+                    count=running, name=name,
+                )
+            self._execs[name] = running + 1
+        try:
+            yield
+        finally:
+            with self._execs_lock:
+                left = self._execs.pop(name) - 1
+                if left:
+                    self._execs[name] = left
 
     # -- info -------------------------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 import pytest
 
 from incus_api import validation
-from incus_api.exceptions import BadInput, Conflict, IncusError
+from incus_api.exceptions import BadInput, Conflict, IncusError, TooManyRequests
 from incus_api.incus import ExecResult
-from incus_api.service.containers import NO_CHPASSWD, PASSWORD_ENV, ContainerService
+from incus_api.service.containers import NO_CHPASSWD, ContainerService
 from incus_api.service.images import ImageService
 
 
@@ -62,8 +62,8 @@ class FakeIncus:
     def create(self, name, source, start=True):
         self.calls.append(("create", name))
 
-    def exec(self, name, argv, timeout, environment=None):
-        self.calls.append(("exec", name, argv, environment))
+    def exec(self, name, argv, timeout, stdin=b"", output_limit=None):
+        self.calls.append(("exec", name, argv, stdin))
         return ExecResult(exit_code=self.exit_code, stdout="", stderr="chpasswd: boom" if self.exit_code else "")
 
     def change_state(self, name, action, force=False, timeout=30):
@@ -94,12 +94,42 @@ def service(incus):
     return ContainerService(incus=incus, db=FakeDb(), nat_rules=None, config={"IMAGE_REMOTES": ""})
 
 
-def test_the_password_goes_in_the_environment_never_the_argv():
+def test_the_password_goes_on_stdin_never_in_the_argv():
     incus = FakeIncus(aliases={"busybox": "f" * 64})
     service(incus).create("web1", "busybox", password="S3cret:pw")
-    (_, name, argv, environment), = [c for c in incus.calls if c[0] == "exec"]
-    assert name == "web1" and environment == {PASSWORD_ENV: "S3cret:pw"}
+    (_, name, argv, stdin), = [c for c in incus.calls if c[0] == "exec"]
+    assert name == "web1" and stdin == b"root:S3cret:pw\n"
     assert all("S3cret" not in part for part in argv)
+
+
+def test_execs_past_the_per_container_limit_are_refused_at_once():
+    import threading
+
+    release, started = threading.Event(), threading.Semaphore(0)
+
+    class SlowIncus(FakeIncus):
+        def exec(self, name, argv, timeout, stdin=b"", output_limit=None):
+            started.release()
+            release.wait(10)
+            return ExecResult(exit_code=0, stdout="", stderr="")
+
+    containers = service(SlowIncus())
+    containers.exec_per_container = 2
+    threads = [threading.Thread(target=containers.exec, args=("web1", ["sleep"])) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for _ in threads:
+        assert started.acquire(timeout=5)
+    with pytest.raises(TooManyRequests) as error:
+        containers.exec("web1", ["true"])
+    assert error.value.http_status == 429 and "web1" in error.value.message
+    with pytest.raises(TooManyRequests):
+        containers.set_password("web1", "S3cret:pw")
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert containers.exec("web1", ["true"]).exit_code == 0  # the slots are given back
+    assert containers._execs == {}
 
 
 def test_a_failed_password_at_creation_deletes_the_new_container(caplog):
