@@ -2,12 +2,14 @@
 # Builds a Debian 12 (bookworm) container image with debootstrap, from the Debian mirror this
 # host's apt already uses, and imports it into Incus under a fixed alias (default "debian12-ssh").
 # The image runs systemd, takes an IPv4 address by DHCP on eth0 (systemd-networkd) and runs
-# openssh-server with root login by password. SSH host keys and the machine-id are made on each
-# container's first boot, so no two containers share them.
+# openssh-server. Root is LOCKED in the image (no password, no key): no two containers share a
+# login. Each container gets its own at create time through the service (POST /container/create:
+# the given `password`, a generated one answered once, or `ssh_key` in /root/.ssh/authorized_keys);
+# sshd then lets root in by key, and by password once one is set. SSH host keys and the
+# machine-id are made on each container's first boot, so no two containers share them either.
 #
-#   ROOT_PASSWORD=... bash image/debian12.sh [ALIAS]    (rebuilding replaces the alias)
+#   bash image/debian12.sh [ALIAS]    (rebuilding replaces the alias)
 #
-# ROOT_PASSWORD  the root password baked into the image; when unset, one is generated and printed.
 # DEBIAN_MIRROR  override the mirror (default: the one in /etc/apt/sources.list*).
 # CACHE_DIR      where the debootstrap result is kept between runs (default /var/cache/incus-api-web);
 #                REFRESH=1 rebuilds it (e.g. for security updates), it is also rebuilt after 7 days.
@@ -44,12 +46,8 @@ debian_mirror() {
 MIRROR=${DEBIAN_MIRROR:-$(debian_mirror)}
 [ -n "$MIRROR" ] || die "no Debian bookworm mirror found in /etc/apt/sources.list*; set DEBIAN_MIRROR"
 
-PASSWORD_GENERATED=0
-if [ -z "${ROOT_PASSWORD:-}" ]; then
-    ROOT_PASSWORD=$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 16)
-    PASSWORD_GENERATED=1
-fi
-case "$ROOT_PASSWORD" in *$'\n'*|*$'\r'*) die "ROOT_PASSWORD must be one line" ;; esac
+# A password baked into the image would be every container's: refused, not silently ignored.
+[ -z "${ROOT_PASSWORD:-}" ] || die "ROOT_PASSWORD is no longer supported: root is locked in the image; give each container its own 'password' or 'ssh_key' at create, or let the service generate a password"
 
 if ! command -v debootstrap >/dev/null; then
     log "installing debootstrap"
@@ -86,7 +84,7 @@ SRC
     find "$CACHE_DIR" -maxdepth 1 -name 'debian12-*.tar.gz' ! -name "$(basename "$base")" -delete
 fi
 
-log "configuring: DHCP on eth0, sshd with root password login"
+log "configuring: DHCP on eth0, sshd (root by key, or by password once one is set), root locked"
 cat > "$root/etc/systemd/network/10-eth0.network" <<'NET'
 [Match]
 Name=eth0
@@ -98,8 +96,10 @@ DHCP=yes
 UseDomains=yes
 NET
 
-cat > "$root/etc/ssh/sshd_config.d/10-root-password.conf" <<'SSHD'
+# Root may log in by key and by password; it has neither until the service sets them.
+cat > "$root/etc/ssh/sshd_config.d/10-root-login.conf" <<'SSHD'
 PermitRootLogin yes
+PubkeyAuthentication yes
 PasswordAuthentication yes
 KbdInteractiveAuthentication no
 SSHD
@@ -125,7 +125,9 @@ ln -sf ../run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
 # Units that have nothing to do in a container.
 chroot "$root" systemctl mask systemd-networkd-wait-online.service >/dev/null 2>&1 || true
 
-printf 'root:%s\n' "$ROOT_PASSWORD" | chroot "$root" chpasswd
+# Locked: '*' matches no password (unlike '!', sshd still accepts a key for it). chpasswd
+# replaces it when the service sets a password.
+chroot "$root" usermod -p '*' root
 
 # An empty machine-id: systemd makes a new one on each container's first boot.
 : > "$root/etc/machine-id"
@@ -137,7 +139,7 @@ cat > "$work/metadata.yaml" <<META
 architecture: $(uname -m)
 creation_date: $(date +%s)
 properties:
-  description: Debian 12 bookworm (SSH, root password login, DHCP on eth0)
+  description: Debian 12 bookworm (SSH, root locked until a password or key is set, DHCP on eth0)
   os: debian
   release: bookworm
   variant: ssh
@@ -171,7 +173,4 @@ if [ -n "$old" ] && [ "$old" != "$new" ] && ! incus image alias list -f csv | gr
     && ! incus query '/1.0/instances?recursion=1' 2>/dev/null | grep -q "\"volatile.base_image\": \"$old"; then
     incus image delete "$old" >/dev/null 2>&1 || true
 fi
-echo "imported image '$ALIAS': $new"
-if [ "$PASSWORD_GENERATED" = 1 ]; then
-    echo "root password (generated): $ROOT_PASSWORD"
-fi
+echo "imported image '$ALIAS': $new (root locked: set a password or key at create)"

@@ -38,10 +38,14 @@ def create_container():
     image = validation.image_ref(validation.required(data, "image"))
     password = data.get("password")
     password = validation.root_password(password) if password else None
-    info = services().containers.create(name, image, password=password)
+    ssh_key = data.get("ssh_key")
+    ssh_key = validation.ssh_keys(ssh_key) if ssh_key and ssh_key.strip() else None
+    info, generated = services().containers.create(name, image, password=password, ssh_key=ssh_key)
+    # A generated password is in this answer only: never logged, stored or shown again.
+    extra = {"password": generated} if generated is not None else {}
     return success(
         _("Container %(name)s created and running", name=name),
-        name=name, container_status=info["status"], ip=info["ip"],
+        name=name, container_status=info["status"], ip=info["ip"], **extra,
     )
 
 

@@ -71,14 +71,23 @@ def build_spec():
     paths = {
         "/container/create": {"post": _operation(
             "Create and start a container", {
-                "200": _ok("Created and Running", {"name": {"type": "string"}, "container_status": {"type": "string"},
-                                                    "ip": {"type": ["string", "null"]}}),
+                "200": _ok("Created and Running", {
+                    "name": {"type": "string"}, "container_status": {"type": "string"},
+                    "ip": {"type": ["string", "null"]},
+                    "password": {"type": "string", "description": (
+                        "Only when neither `password` nor `ssh_key` was given and the image has chpasswd: the "
+                        "generated root password, shown this once (never logged or stored).")}}),
                 **_errors(400, 401, 409, 413, 500, 503, 504)},
             body=_form({
                 "name": NAME,
                 "image": {"type": "string", "maxLength": 255,
                           "description": "Local alias, fingerprint, or `remote:alias` (e.g. `images:debian/12`)."},
-                "password": {"type": "string", "description": "Optional root password, set with chpasswd."},
+                "password": {"type": "string", "minLength": 6, "maxLength": 128,
+                             "description": "Optional root password (one line), fed to chpasswd on its stdin."},
+                "ssh_key": {"type": "string", "maxLength": 32768, "description": (
+                    "Optional OpenSSH public keys, one a line (`ssh-ed25519 AAAA... comment`; ssh-ed25519, "
+                    "ssh-rsa, ecdsa-sha2-nistp256/384/521, sk-*), written to /root/.ssh/authorized_keys. "
+                    "Without `password` and `ssh_key`, a random password is generated and answered.")},
             }, ["name", "image"]))},
         "/container/{name}/action": {"post": _operation(
             "Start, stop, restart or delete a container", {

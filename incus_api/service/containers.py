@@ -118,11 +118,15 @@ class ContainerService:
 
     # -- create -----------------------------------------------------------------------------
 
-    def create(self, name, image, password=None):
-        """Create and start ``name`` from ``image``; returns its info once it is Running.
+    def create(self, name, image, password=None, ssh_key=None):
+        """Create and start ``name`` from ``image``; ``(info, generated_password)`` once it runs.
 
-        With ``password``, root's password is set right after the start; if that fails, the new
-        container is deleted again (it would be one nobody can log in to) and the error raised.
+        Root's credentials are set right after the start: ``ssh_key`` (validated authorized_keys
+        text) is written to /root/.ssh/authorized_keys through the Incus files API, ``password``
+        is set with chpasswd. With neither, a random password is set and returned here, once
+        (never logged or stored); an image without chpasswd then gets none (``None``). When a
+        credential cannot be set, the new container is deleted again (nobody could log in to it,
+        or it would keep the image's own login) and the error raised.
         """
         source = image_source(image, self.remotes)
         if self.incus.exists(name):
@@ -143,14 +147,35 @@ class ContainerService:
             if any(words in reason for words in ("already exists", "UNIQUE constraint failed", "Instance is busy running")):
                 raise Conflict(N_("Container {name} already exists"), name=name) from exc
             raise IncusError(N_("Creating container {name} failed: {reason}"), name=name, reason=reason) from exc
-        if password is not None:
-            try:
+        generated = None
+        try:
+            if ssh_key is not None:
+                self._write_authorized_keys(name, ssh_key)
+            if password is not None:
                 self.set_password(name, password)
-            except Exception:
-                log.warning("setting the root password of new container %s failed: deleting it", name)
-                self._discard(name)
-                raise
-        return self.info(name)
+            elif ssh_key is None:
+                generated = secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
+                try:
+                    self.set_password(name, generated)
+                except NoPasswordSupport:
+                    log.info("image of new container %s has no chpasswd: created without a root password", name)
+                    generated = None
+        except Exception:
+            log.warning("setting the root credentials of new container %s failed: deleting it", name)
+            self._discard(name)
+            raise
+        return self.info(name), generated
+
+    def _write_authorized_keys(self, name, keys):
+        """root's authorized_keys (dir 0700, file 0600, owner root) through the files API."""
+        try:
+            self.incus.make_directory(name, "/root", mode=0o700)
+            self.incus.make_directory(name, "/root/.ssh", mode=0o700)
+            self.incus.push_file(name, AUTHORIZED_KEYS, keys.encode(), mode=0o600)
+        except (IncusError, NotFound) as exc:
+            raise IncusError(
+                N_("Writing {path} in container {name} failed: {reason}"), path=AUTHORIZED_KEYS, name=name, reason=exc.reason,
+            ) from exc
 
     def _discard(self, name):
         try:

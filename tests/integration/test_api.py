@@ -22,6 +22,7 @@ def test_create_starts_the_container_and_refuses_duplicates(api, container_name,
     assert response.status_code == 200, body
     assert body["status"] == "success" and body["container_status"] == "Running"
     assert incus_cli("list", name, "-f", "csv", "-c", "s").stdout.strip() == "RUNNING"
+    assert len(body["password"]) >= 16  # neither password nor ssh_key: one was generated (busybox has chpasswd)
 
     again = api.post("/container/create", data={"name": name, "image": busybox_image})
     assert again.status_code == 409 and again.get_json()["status"] == "error"

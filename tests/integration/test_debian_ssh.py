@@ -1,7 +1,8 @@
-"""The Debian 12 SSH image as a new user meets it: built with image/debian12.sh, containers made
-from it through the API, a NAT rule from a host port to 22, and SSH logins with the root password
-from a network namespace (a client outside the host). Slow: debootstrap takes about a minute (the
-base system is cached in /var/cache/incus-api-web for the next runs)."""
+"""The Debian 12 SSH image as a new user meets it: built with image/debian12.sh (root locked),
+containers made from it through the API with a given password, a generated one or an SSH key, a
+NAT rule from a host port to 22, and SSH logins from a network namespace (a client outside the
+host). Slow: debootstrap takes about a minute (the base system is cached in /var/cache/incus-api-web
+for the next runs)."""
 import os
 import secrets
 import subprocess
@@ -18,8 +19,10 @@ import os, sys, paramiko
 host, port, command = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 client = paramiko.SSHClient()
 client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+key = os.environ.get("SSH_KEY_FILE")
+credential = {"key_filename": key} if key else {"password": os.environ["SSH_PASSWORD"]}
 try:
-    client.connect(host, port=port, username="root", password=os.environ["SSH_PASSWORD"],
+    client.connect(host, port=port, username="root", **credential,
                    look_for_keys=False, allow_agent=False, timeout=5, banner_timeout=5, auth_timeout=5)
 except paramiko.AuthenticationException:
     print("AUTH-FAILED")
@@ -33,20 +36,22 @@ client.close()
 """
 
 
-def ssh(test_host, port, password, command):
-    """Log in from the namespace and run ``command``: (exit code, output); 2 = wrong password."""
+def ssh(test_host, port, password, command, key_file=None):
+    """Log in from the namespace (with ``password``, or the private key in ``key_file``) and run
+    ``command``: (exit code, output); 2 = refused credential."""
+    credential = {"SSH_KEY_FILE": str(key_file)} if key_file else {"SSH_PASSWORD": password}
     result = subprocess.run(
         ["ip", "netns", "exec", test_host.name, sys.executable, "-c", SSH_PROBE, test_host.host_ip, str(port), command],
-        capture_output=True, text=True, timeout=40, env={**os.environ, "SSH_PASSWORD": password},
+        capture_output=True, text=True, timeout=40, env={**os.environ, **credential},
     )
     return result.returncode, (result.stdout + result.stderr).strip()
 
 
-def ssh_when_up(test_host, port, password, command, timeout=60):
+def ssh_when_up(test_host, port, password, command, timeout=60, key_file=None):
     """Retry while sshd is still starting (the first boot makes its host keys)."""
     deadline = time.monotonic() + timeout
     while True:
-        code, output = ssh(test_host, port, password, command)
+        code, output = ssh(test_host, port, password, command, key_file=key_file)
         if code != 1 or time.monotonic() > deadline:
             return code, output
         time.sleep(1)
@@ -56,17 +61,19 @@ def ssh_when_up(test_host, port, password, command, timeout=60):
 def debian_image():
     """image/debian12.sh under a temporary alias (the admin's debian12-ssh stays as it is)."""
     alias = f"t-debian12-{secrets.token_hex(3)}"
-    password = f"Img-{secrets.token_hex(6)}"
     started = time.monotonic()
+    env = {key: value for key, value in os.environ.items() if key != "ROOT_PASSWORD"}
     try:
+        refused = subprocess.run(["bash", str(ROOT / "image" / "debian12.sh"), alias], capture_output=True,
+                                 text=True, timeout=60, env={**env, "ROOT_PASSWORD": "shared-by-all"})
+        assert refused.returncode != 0 and "ROOT_PASSWORD is no longer supported" in refused.stderr
         build = subprocess.run(
             ["bash", str(ROOT / "image" / "debian12.sh"), alias],
-            capture_output=True, text=True, timeout=1800, env={**os.environ, "ROOT_PASSWORD": password},
+            capture_output=True, text=True, timeout=1800, env=env,
         )
         assert build.returncode == 0, build.stdout + build.stderr
-        assert password not in build.stdout  # printed only when generated
         print(f"\nimage/debian12.sh took {time.monotonic() - started:.0f} s")
-        yield alias, password
+        yield alias
     finally:
         target = incus_cli("image", "alias", "list", "-f", "csv", check=False).stdout
         fingerprints = [line.split(",")[1] for line in target.splitlines() if line.startswith(f"{alias},")]
@@ -75,13 +82,18 @@ def debian_image():
             incus_cli("image", "delete", fingerprint, check=False)
 
 
+def root_shadow(name):
+    return incus_cli("exec", name, "--", "getent", "shadow", "root").stdout.split(":")[1]
+
+
 def test_ssh_login_through_a_nat_rule_with_the_password_given_at_creation_and_changed_later(
         api, container_name, debian_image, test_host):
-    alias, image_password = debian_image
+    alias = debian_image
     name = container_name()
     password = f"Pw:{secrets.token_hex(8)}"
     created = api.post("/container/create", data={"name": name, "image": alias, "password": password})
     assert created.status_code == 200, created.get_json()
+    assert "password" not in created.get_json()  # the given one is never echoed
     wait_for_ipv4(name, timeout=30)
 
     port = free_port()
@@ -91,7 +103,6 @@ def test_ssh_login_through_a_nat_rule_with_the_password_given_at_creation_and_ch
     code, output = ssh_when_up(test_host, port, password, "hostname; . /etc/os-release; echo $VERSION_CODENAME; id -u")
     assert code == 0, output
     assert output.split() == [name, "bookworm", "0"]
-    assert ssh(test_host, port, image_password, "true")[0] == 2  # the image's password was replaced
 
     new_password = f"New {secrets.token_hex(8)}"
     changed = api.post(f"/container/{name}/password", data={"password": new_password})
@@ -102,17 +113,29 @@ def test_ssh_login_through_a_nat_rule_with_the_password_given_at_creation_and_ch
     assert api.post(f"/container/{name}/action", data={"action": "delete"}).get_json()["nat_rules_removed"] == 1
 
 
-def test_the_image_password_works_and_each_container_is_unique(api, container_name, debian_image, test_host):
-    alias, image_password = debian_image
+def test_containers_made_without_a_password_get_their_own_and_each_is_unique(api, container_name, debian_image, test_host):
+    """No shared login: each container answers its own generated password, once; A's does not
+    open B. Machine-id and SSH host keys differ too."""
+    alias = debian_image
     first, second = container_name(), container_name()
+    passwords, ports = {}, {}
     for name in (first, second):
-        assert api.post("/container/create", data={"name": name, "image": alias}).status_code == 200
-    port = free_port()
-    assert api.post(f"/container/{first}/add_nat_rule",
-                    data={"host_port": port, "container_port": 22, "protocol": "tcp"}).status_code == 200
+        created = api.post("/container/create", data={"name": name, "image": alias})
+        assert created.status_code == 200, created.get_json()
+        passwords[name] = created.get_json()["password"]
+        assert len(passwords[name]) >= 16 and root_shadow(name).startswith("$")
+        ports[name] = free_port()
+        assert api.post(f"/container/{name}/add_nat_rule",
+                        data={"host_port": ports[name], "container_port": 22, "protocol": "tcp"}).status_code == 200
+    assert passwords[first] != passwords[second]
+    assert api.get(f"/container/{first}/info").get_json().get("password") is None  # shown once, kept nowhere
 
-    code, output = ssh_when_up(test_host, port, image_password, "cat /etc/machine-id; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
+    code, output = ssh_when_up(test_host, ports[first], passwords[first],
+                               "cat /etc/machine-id; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
     assert code == 0, output
+    assert ssh_when_up(test_host, ports[second], passwords[second], "hostname") == (0, second)
+    assert ssh(test_host, ports[second], passwords[first], "true")[0] == 2
+    assert ssh(test_host, ports[first], passwords[second], "true")[0] == 2
     machine_id, host_key = output.splitlines()
     other = incus_cli("exec", second, "--", "sh", "-c",
                       "for i in $(seq 60); do [ -s /etc/ssh/ssh_host_ed25519_key.pub ] && break; sleep 0.5; done; "
@@ -121,3 +144,29 @@ def test_the_image_password_works_and_each_container_is_unique(api, container_na
     assert host_key.split()[1] != other[1].split()[1]
     for name in (first, second):
         assert api.post(f"/container/{name}/action", data={"action": "delete"}).status_code == 200
+
+
+def test_an_ssh_key_given_at_creation_logs_in_and_root_has_no_password(api, container_name, debian_image, test_host, tmp_path):
+    alias = debian_image
+    name = container_name()
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tester@laptop", "-f", str(key)], check=True)
+    created = api.post("/container/create", data={"name": name, "image": alias,
+                                                  "ssh_key": "\n" + key.with_suffix(".pub").read_text() + "\n"})
+    assert created.status_code == 200, created.get_json()
+    assert "password" not in created.get_json()
+    assert root_shadow(name) == "*"  # locked, as in the image: the key is the only way in
+    modes = incus_cli("exec", name, "--", "stat", "-c", "%a %u %g %n", "/root/.ssh", "/root/.ssh/authorized_keys").stdout
+    assert modes.split("\n")[:2] == ["700 0 0 /root/.ssh", "600 0 0 /root/.ssh/authorized_keys"]
+    port = free_port()
+    assert api.post(f"/container/{name}/add_nat_rule",
+                    data={"host_port": port, "container_port": 22, "protocol": "tcp"}).status_code == 200
+    assert ssh_when_up(test_host, port, None, "id -u", key_file=key) == (0, "0")
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    assert ssh(test_host, port, None, "true", key_file=other)[0] == 2
+    for guess in ("", "root", "debian"):
+        assert ssh(test_host, port, guess, "true")[0] == 2
+
+    bad = api.post("/container/create", data={"name": container_name(), "image": alias, "ssh_key": "ssh-rsa not-a-key"})
+    assert bad.status_code == 400

@@ -4,7 +4,7 @@ import pytest
 from incus_api import validation
 from incus_api.exceptions import BadInput, Conflict, IncusError, TooManyRequests
 from incus_api.incus import ExecResult
-from incus_api.service.containers import NO_CHPASSWD, ContainerService
+from incus_api.service.containers import AUTHORIZED_KEYS, NO_CHPASSWD, ContainerService
 from incus_api.service.images import ImageService
 
 
@@ -66,6 +66,12 @@ class FakeIncus:
         self.calls.append(("exec", name, argv, stdin))
         return ExecResult(exit_code=self.exit_code, stdout="", stderr="chpasswd: boom" if self.exit_code else "")
 
+    def make_directory(self, name, path, mode=0o700, uid=0, gid=0):
+        self.calls.append(("mkdir", name, path, mode))
+
+    def push_file(self, name, path, content, mode=0o600, uid=0, gid=0):
+        self.calls.append(("push", name, path, content, mode, uid, gid))
+
     def change_state(self, name, action, force=False, timeout=30):
         self.calls.append((action, name))
 
@@ -96,10 +102,52 @@ def service(incus):
 
 def test_the_password_goes_on_stdin_never_in_the_argv():
     incus = FakeIncus(aliases={"busybox": "f" * 64})
-    service(incus).create("web1", "busybox", password="S3cret:pw")
+    _, generated = service(incus).create("web1", "busybox", password="S3cret:pw")
     (_, name, argv, stdin), = [c for c in incus.calls if c[0] == "exec"]
-    assert name == "web1" and stdin == b"root:S3cret:pw\n"
+    assert name == "web1" and stdin == b"root:S3cret:pw\n" and generated is None
     assert all("S3cret" not in part for part in argv)
+
+
+def test_without_password_or_key_a_generated_password_is_set_and_answered_once(caplog):
+    incus = FakeIncus(aliases={"busybox": "f" * 64})
+    passwords = []
+    for name in ("web1", "web2"):
+        _, generated = service(incus).create(name, "busybox")
+        passwords.append(generated)
+    assert len(set(passwords)) == 2 and all(len(p) >= 16 for p in passwords)
+    stdins = [c[3] for c in incus.calls if c[0] == "exec"]
+    assert stdins == [f"root:{p}\n".encode() for p in passwords]
+    assert not any(p in caplog.text for p in passwords)
+
+
+def test_an_image_without_chpasswd_is_created_without_a_password():
+    incus = FakeIncus(exit_code=NO_CHPASSWD, aliases={"busybox": "f" * 64})
+    _, generated = service(incus).create("web1", "busybox")
+    assert generated is None and ("delete", "web1") not in incus.calls
+    # ... but a password that was asked for and cannot be set deletes the new container
+    with pytest.raises(BadInput):
+        service(incus).create("web2", "busybox", password="S3cret:pw")
+    assert ("delete", "web2") in incus.calls
+
+
+def test_an_ssh_key_goes_to_authorized_keys_through_the_files_api_and_no_password_is_made():
+    incus = FakeIncus(aliases={"busybox": "f" * 64})
+    keys = validation.ssh_keys(ED25519)
+    _, generated = service(incus).create("web1", "busybox", ssh_key=keys)
+    assert generated is None and not [c for c in incus.calls if c[0] == "exec"]
+    assert ("mkdir", "web1", "/root/.ssh", 0o700) in incus.calls
+    assert ("push", "web1", AUTHORIZED_KEYS, keys.encode(), 0o600, 0, 0) in incus.calls
+
+
+def test_a_failed_key_write_deletes_the_new_container():
+    class NoFiles(FakeIncus):
+        def push_file(self, *args, **kwargs):
+            raise IncusError("Incus error: {reason}", reason="disk full")
+
+    incus = NoFiles(aliases={"busybox": "f" * 64})
+    with pytest.raises(IncusError) as error:
+        service(incus).create("web1", "busybox", ssh_key=validation.ssh_keys(ED25519))
+    assert "authorized_keys" in error.value.message and ("delete", "web1") in incus.calls
 
 
 def test_execs_past_the_per_container_limit_are_refused_at_once():
@@ -130,6 +178,27 @@ def test_execs_past_the_per_container_limit_are_refused_at_once():
         thread.join(5)
     assert containers.exec("web1", ["true"]).exit_code == 0  # the slots are given back
     assert containers._execs == {}
+
+
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPqBxcCMfkSpgkAAMwoC9wzTWth7oklms0labIs2wliv user@laptop"
+ECDSA = ("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBBVy4huAxz1PVoObczf/VKmrjrFsu/uFy3v"
+         "j90pvtw1awF4pKH4Rnvqdj4MMjn8oUY5a4rA1mHIcBvXtA2tqHAg=")
+
+
+def test_valid_ssh_keys_are_normalised_one_a_line():
+    assert validation.ssh_keys(f"  {ED25519}  \r\n\n{ECDSA}\n") == f"{ED25519}\n{ECDSA}\n"
+
+
+@pytest.mark.parametrize("value", [
+    "", "\n \n", "ssh-ed25519", "ssh-ed25519 AAAA", "ssh-dss AAAAB3NzaC1kc3MAAACBAP",
+    ED25519.replace("ssh-ed25519", "ssh-rsa"),  # the blob names another type
+    'command="/bin/sh" ' + ED25519,  # no options
+    ED25519 + " \x1b[31mred", ED25519 + "\x00", ED25519[:-30] + "!!" + ED25519[-28:],
+    "\n".join([ED25519] * 33), ED25519 + " " + "c" * 40000,
+])
+def test_invalid_ssh_keys(value):
+    with pytest.raises(BadInput):
+        validation.ssh_keys(value)
 
 
 def test_a_failed_password_at_creation_deletes_the_new_container(caplog):
