@@ -271,6 +271,7 @@
       form.querySelector('[data-result]').textContent = '';
       var fields = { name: name, image: image };
       if (form.elements.password && form.elements.password.value) { fields.password = form.elements.password.value; }
+      if (form.elements.ssh_key && form.elements.ssh_key.value.trim()) { fields.ssh_key = form.elements.ssh_key.value; }
       api('POST', urls.create, fields).then(function (result) {
         clearInterval(timer);
         progress.hidden = true;
@@ -278,8 +279,14 @@
         var extra = [];
         if (result.status === 'success') {
           extra.push(el('a', { href: url('container', result.name || name) }, [t('open') + ' →']));
+          /* A generated root password comes in this answer only: shown once, kept nowhere */
+          if (result.password) {
+            extra.push(el('span', { 'class': 'generated-password' }, [
+              t('generated_password') + ' ', el('code', { 'data-generated-password': '' }, [result.password])]));
+          }
           form.elements.name.value = '';
           if (form.elements.password) { form.elements.password.value = ''; }
+          if (form.elements.ssh_key) { form.elements.ssh_key.value = ''; }
         }
         showResult(form, result, extra);
         return refreshAll();
@@ -308,6 +315,7 @@
         code.className = 'badge ' + (result.exit_code === 0 ? 'ok' : 'bad');
         message.textContent = result.status === 'success' ? '' : (result.message || '');
         message.className = result.status === 'success' ? '' : 'text-error';
+        if (result.truncated) { message.textContent += (message.textContent ? ' ' : '') + t('truncated'); }
         stdout.textContent = ran ? (result.stdout || (result.stderr ? '' : t('no_output'))) : '';
         stdout.hidden = !ran || (!result.stdout && !!result.stderr);
         stderr.textContent = result.stderr || '';

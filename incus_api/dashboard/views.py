@@ -279,6 +279,8 @@ def js_config():
             "no_output": _("(no output)"),
             "copied": _("Copied"),
             "image_required": _("Choose an image or type remote:alias"),
+            "generated_password": _("Root password (generated, shown only this once):"),
+            "truncated": _("The output was longer than the limit: only its beginning is shown."),
             "updated": _("Updated {time}"),
             "importing": _("Importing {image}… {seconds} s"),
             "delete_image_title": _("Delete image {image}?"),

@@ -65,6 +65,9 @@ def test_container_lifecycle(logged_in, container_name, busybox_image):
     form.locator("button[type=submit]").click()
     expect(form.locator("[data-progress]")).to_be_visible()
     expect(form.locator("[data-result] .alert.success")).to_contain_text(name, timeout=120_000)
+    # neither a password nor a key: the generated root password is shown this once
+    expect(form.locator("[data-generated-password]")).to_have_text(re.compile(r"^[A-Za-z0-9_-]{16}$"))
+    expect(form.locator("textarea[name=ssh_key]")).to_be_visible()
     assert name in incus_names()
 
     row = wait_for_row_ip(page, name)
