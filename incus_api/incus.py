@@ -139,6 +139,10 @@ class Incus:
         """One instance with its state, snapshots and backups (one request)."""
         return self._get(self.api.instances[name], instance=name, recursion=1)
 
+    def instance_config(self, name):
+        """One instance without state: status, config, devices and expanded_devices (cheaper)."""
+        return self._get(self.api.instances[name], instance=name)
+
     def instance_state(self, name):
         return self._get(self.api.instances[name].state, instance=name)
 
@@ -156,13 +160,17 @@ class Incus:
     def network(self, name):
         return self._get(self.api.networks[name])
 
+    def profile(self, name):
+        return self._get(self.api.profiles[name])
+
     def leases(self, network):
         """DHCP leases of a managed network: hostname, hwaddr, address, type."""
         return self._get(self.api.networks[network].leases)
 
-    def create(self, name, source, start=True):
-        """Create (and start) a container; returns when the operation has finished."""
-        body = {"name": name, "type": "container", "source": source, "start": start}
+    def create(self, name, source, start=True, devices=None):
+        """Create (and start) a container; returns when the operation has finished.
+        ``devices`` are the instance's own devices (over the profile's of the same name)."""
+        body = {"name": name, "type": "container", "source": source, "start": start, "devices": devices or {}}
         with self._translated():
             response = self.api.instances.post(json=body)
         self._wait(response)

@@ -129,11 +129,10 @@ def local_images():
 def diagnostics(max_age=0):
     """The doctor's checks, translated; reused for ``max_age`` seconds (the containers page must
     stay fast, the settings page always checks afresh)."""
-    from ..service.doctor import run_checks
 
     cached = _diagnostics_cache.get(current_app.name)
     if cached is None or time.monotonic() - cached[0] > max_age:
-        checks = run_checks(backend().incus, services().nat_rules, current_app.config["INCUS_BRIDGE"])
+        checks = services().doctor.run_checks()
         cached = (time.monotonic(), checks)
         _diagnostics_cache[current_app.name] = cached
     return [check.render(translate=_) for check in cached[1]]

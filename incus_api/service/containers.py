@@ -9,7 +9,7 @@ import threading
 from ..config import parse_remotes
 from ..exceptions import BadInput, Conflict, IncusError, IncusUnavailable, NotFound, OperationTimeout, TooManyRequests
 from ..i18n import N_
-from .addresses import container_ipv4, ipv4_by_hwaddr, running_ipv4_from_leases
+from .addresses import assigned_ipv4, bridge_nic, ipv4_by_hwaddr
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,12 @@ def image_source(image, remotes):
 
 
 class ContainerService:
-    def __init__(self, incus, db, nat_rules, config):
+    def __init__(self, incus, db, nat_rules, nat_sync, nic_guard, config):
         self.incus = incus
         self.db = db
         self.nat_rules = nat_rules
+        self.nat_sync = nat_sync
+        self.nic_guard = nic_guard
         self.remotes = parse_remotes(config.get("IMAGE_REMOTES", ""))
         self.exec_timeout = int(config.get("EXEC_TIMEOUT", 60))
         self.exec_output_limit = int(config.get("EXEC_OUTPUT_LIMIT", 1024 * 1024))
@@ -78,6 +80,7 @@ class ContainerService:
         try:
             instances = self.incus.instances()
             leases = self._leases_by_hwaddr()
+            network = self.nic_guard.network()
         except IncusUnavailable:
             rows = self.db.query("SELECT name, image, status, ip, created_at, last_synced FROM containers ORDER BY name")
             return [dict(row, nat_rules=nat_counts.get(row["name"], 0)) for row in rows], False
@@ -87,7 +90,7 @@ class ContainerService:
             rows.append({
                 "name": instance["name"],
                 "status": instance.get("status"),
-                "ip": running_ipv4_from_leases(instance, leases),
+                "ip": assigned_ipv4(instance, network, leases) if instance.get("status") == "Running" else None,
                 "image": config.get("image.description") or config.get("volatile.base_image", "")[:12],
                 "created_at": instance.get("created_at"),
                 "nat_rules": nat_counts.get(instance["name"], 0),
@@ -140,7 +143,10 @@ class ContainerService:
                     image=image,
                 ) from None
         try:
-            self.incus.create(name, source, start=True)
+            # Its address pinned and its NIC filtered from the first start: no window in which
+            # the container could take another address or answer for a neighbour's.
+            with self.nic_guard.new_nic() as devices:
+                self.incus.create(name, source, start=True, devices=devices)
         except IncusError as exc:
             reason = exc.reason
             # Incus's words when another request is creating or has created the same name.
@@ -230,6 +236,8 @@ class ContainerService:
 
         Returns ``(status, already)``: the container's new status and whether it was already there.
         """
+        if action == "start":
+            self.nic_guard.isolate_before_start(name)
         try:
             self.incus.change_state(name, action, force=False, timeout=STOP_TIMEOUT)
         except (IncusError, OperationTimeout) as exc:
@@ -241,13 +249,13 @@ class ContainerService:
             log.warning("graceful %s of %s failed (%s); forcing it", action, name, reason)
             self.incus.change_state(name, action, force=True)
         if action in ("start", "restart"):
-            self.nat_rules.follow_restart(name)
+            self.nat_sync.follow_restart(name)
         return self._refresh_status(name), False
 
     def _refresh_status(self, name):
-        state = self.incus.instance_state(name)
-        status = state.get("status")
-        self._remember(name, status=status, ip=container_ipv4(state))
+        instance, address = self.nic_guard.address_of(name, wait=False)
+        status = instance.get("status")
+        self._remember(name, status=status, ip=address if status == "Running" else None)
         return status
 
     def delete(self, name):
@@ -318,9 +326,22 @@ class ContainerService:
         except NotFound:
             self.db.execute("DELETE FROM containers WHERE name = ?", (name,))
             raise
-        info = shape_info(instance)
+        info = shape_info(instance, ip=self._assigned_ip(instance))
         self._remember(name, info=info)
         return info
+
+    def _assigned_ip(self, instance):
+        """The address Incus assigned (never one the container reports), while it runs."""
+        if instance.get("status") != "Running":
+            return None
+        try:
+            network = self.nic_guard.network()
+        except BadInput:  # the bridge has no IPv4 subnet
+            return None
+        _, nic = bridge_nic(instance, network.name)
+        if nic is None:
+            return None
+        return assigned_ipv4(instance, network, {} if nic.get("ipv4.address") else self._leases_by_hwaddr())
 
     def snapshot(self, name):
         row = self.db.query_one("SELECT * FROM containers WHERE name = ?", (name,))
@@ -354,8 +375,9 @@ class ContainerService:
             )
 
 
-def shape_info(instance):
-    """The original project's info answer, so existing clients keep working."""
+def shape_info(instance, ip):
+    """The original project's info answer, so existing clients keep working. ``ip`` is the
+    address Incus assigned; ``state`` holds what the container reports about itself."""
     config = instance.get("config") or {}
     state = instance.get("state") or {}
     return {
@@ -373,6 +395,6 @@ def shape_info(instance):
         "state": state,
         "description": config.get("image.description") or instance.get("description") or "",
         "image": config.get("image.description") or config.get("volatile.base_image", "")[:12],
-        "ip": container_ipv4(state),
+        "ip": ip,
         "live_data_available": True,
     }

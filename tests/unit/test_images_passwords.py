@@ -1,9 +1,12 @@
 """Validation of image and password input, and the password use case against a fake Incus."""
+import contextlib
+
 import pytest
 
 from incus_api import validation
 from incus_api.exceptions import BadInput, Conflict, IncusError, TooManyRequests
 from incus_api.incus import ExecResult
+from incus_api.service.addresses import BridgeNetwork
 from incus_api.service.containers import AUTHORIZED_KEYS, NO_CHPASSWD, ContainerService
 from incus_api.service.images import ImageService
 
@@ -59,7 +62,7 @@ class FakeIncus:
             raise NotFound("no alias")
         return {"target": self.aliases[alias]}
 
-    def create(self, name, source, start=True):
+    def create(self, name, source, start=True, devices=None):
         self.calls.append(("create", name))
 
     def exec(self, name, argv, timeout, stdin=b"", output_limit=None):
@@ -96,8 +99,18 @@ class FakeDb:
         pass
 
 
+class FakeNicGuard:
+    @contextlib.contextmanager
+    def new_nic(self):
+        yield {}
+
+    def network(self):
+        return BridgeNetwork.from_incus({"name": "incusbr0", "config": {"ipv4.address": "10.88.0.1/24"}})
+
+
 def service(incus):
-    return ContainerService(incus=incus, db=FakeDb(), nat_rules=None, config={"IMAGE_REMOTES": ""})
+    return ContainerService(incus=incus, db=FakeDb(), nat_rules=None, nat_sync=None, nic_guard=FakeNicGuard(),
+                            config={"IMAGE_REMOTES": ""})
 
 
 def test_the_password_goes_on_stdin_never_in_the_argv():
