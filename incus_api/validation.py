@@ -106,13 +106,13 @@ def port_range(value, field):
     return start, end
 
 
-def forward_ports(host_value, container_value):
-    """``host_port`` and ``container_port`` fields -> ``(host_start, host_end, container_start)``.
+def forward_ports(host_range, container_range):
+    """Parsed ``host_port`` and ``container_port`` ranges -> ``(host_start, host_end, container_start)``.
 
     A host range maps to the same-size container range; the container side may give just its start.
     """
-    host_start, host_end = port_range(host_value, "host_port")
-    container_start, container_end = port_range(container_value, "container_port")
+    host_start, host_end = host_range
+    container_start, container_end = container_range
     size = host_end - host_start
     if container_end != container_start and container_end - container_start != size:
         raise BadInput(N_("The host and container port ranges must have the same size"))

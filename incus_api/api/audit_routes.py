@@ -1,21 +1,28 @@
 """``GET /audit_log``: the audit log for scripts (newest first)."""
-from flask import current_app, jsonify, request
+from flask_babel import gettext as _
 
 from .. import validation
+from ..schemas import Param, route
 from . import bp
+from .routes import services, success
 
 MAX_LIMIT = 1000
 
 
-@bp.get("/audit_log")
-def audit_log():
-    """Query: ``limit`` (1-1000, default 100), ``target`` (a container name, rule id...), ``before_id``.
-
-    An empty value is the same as none; anything else not in ASCII digits or out of range is a 400.
-    """
-    limit = validation.whole_number(request.args.get("limit") or "100", "limit", 1, MAX_LIMIT)
-    before_id = request.args.get("before_id", "")
-    before_id = validation.whole_number(before_id, "before_id", 1, validation.BIGGEST_ID) if before_id else None
-    entries = current_app.extensions["incus_api"].services.audit_log.entries(
-        limit=limit, target=request.args.get("target") or None, before_id=before_id)
-    return jsonify({"status": "success", "entries": entries})
+@route(bp, "GET", "/audit_log", "The audit log, newest first", [
+    Param("limit", lambda value: validation.whole_number(value, "limit", 1, MAX_LIMIT),
+          {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, where="query", default=100,
+          description="Entries to answer (default 100)."),
+    Param("target", lambda value: value[:200], {"type": "string"}, where="query",
+          description="Only the entries about this container name, rule id, fingerprint or alias."),
+    Param("before_id", lambda value: validation.whole_number(value, "before_id", 1, validation.BIGGEST_ID),
+          {"type": "integer", "minimum": 1, "maximum": validation.BIGGEST_ID}, where="query",
+          description="Only entries older than this id (the next page)."),
+], answer={"entries": {"type": "array", "items": {"type": "object"}}}, errors=(400, 401), description=(
+    "`limit` and `before_id` are ASCII digits only: a sign, spaces, an exponent, other scripts' digits or a "
+    "value out of range answer 400 naming the parameter; an empty value is the same as none. Entries of actor "
+    "`anonymous` (failed authentication) are capped at AUDIT_ANONYMOUS_KEEP; the others are kept "
+    "AUDIT_KEEP_DAYS days."))
+def audit_log(limit, target, before_id):
+    entries = services().audit_log.entries(limit=limit, target=target, before_id=before_id)
+    return success(_("%(count)d entries", count=len(entries)), entries=entries)

@@ -3,40 +3,46 @@ from flask import jsonify
 from flask_babel import gettext as _
 
 from .. import validation
+from ..schemas import Param, route
+from ..schemas.params import FINGERPRINT
 from . import bp
-from .routes import form, services, success
+from .routes import services, success
+
+ALIAS_SCHEMA = {"type": "string", "maxLength": 128}
+IMPORT_ANSWER = {"operation": {"type": "string"}, "state": {"type": "string"}, "progress": {},
+                 "image": {"type": "string"}, "alias": {"type": ["string", "null"]},
+                 "fingerprint": {"type": ["string", "null"]}}
 
 
-@bp.get("/images")
+@route(bp, "GET", "/images", "The local images",
+       answer={"images": {"type": "array", "items": {"type": "object"}}}, errors=(401, 503))
 def list_images():
-    return jsonify({"status": "success", "images": services().images.list_all()})
+    images = services().images.list_all()
+    return success(_("%(count)d image(s)", count=len(images)), images=images)
 
 
-@bp.delete("/images/<fingerprint>")
+@route(bp, "DELETE", "/images/<fingerprint>", "Delete an image (refused while a container uses it)",
+       [FINGERPRINT], errors=(400, 401, 404, 409, 500, 503))
 def delete_image(fingerprint):
-    """Refused (409) while a container was made from the image."""
-    image = services().images.delete(validation.fingerprint(fingerprint))
+    image = services().images.delete(fingerprint)
     return success(_("Image %(fingerprint)s deleted", fingerprint=image["fingerprint"][:12]), image=image)
 
 
-@bp.post("/images/import")
-def import_image():
-    """Start pulling ``image`` (remote:alias) into the local store under ``alias`` (optional).
-
-    Answers 200 when it finished within a few seconds, else 202 with the ``operation`` to poll at
-    ``GET /images/operations/<id>``.
-    """
-    data = form()
-    image = validation.image_ref(validation.required(data, "image"))
-    alias = data.get("alias")
-    alias = validation.image_alias(alias) if alias and alias.strip() else None
+@route(bp, "POST", "/images/import", "Import an image from a remote (remote:alias)", [
+    Param("image", validation.image_ref, {"type": "string", "maxLength": 255}, required=True),
+    Param("alias", validation.image_alias, ALIAS_SCHEMA, description="Local alias to give it (optional)."),
+], answer=IMPORT_ANSWER, errors=(400, 401, 409, 413, 502, 503),
+    extra_answers={202: ("Started: poll /images/operations/{operation}", IMPORT_ANSWER)},
+    description="200 when it finished within a few seconds, else 202 with the `operation` to poll.")
+def import_image(image, alias):
     return import_answer(services().images.start_import(image, alias), started=True)
 
 
-@bp.get("/images/operations/<operation_id>")
+@route(bp, "GET", "/images/operations/<operation_id>", "Progress of an image import", [
+    Param("operation_id", validation.operation_id, {"type": "string"}, where="path", required=True),
+], answer=IMPORT_ANSWER, errors=(400, 401, 404, 503))
 def import_status(operation_id):
-    job = services().images.import_state(validation.operation_id(operation_id))
-    return import_answer(job)
+    return import_answer(services().images.import_state(operation_id))
 
 
 def import_answer(job, started=False):
@@ -56,18 +62,20 @@ def import_answer(job, started=False):
     return success(_("Importing %(image)s…", image=job["image"]), **fields), 202 if started else 200
 
 
-@bp.post("/images/<fingerprint>/alias")
-def add_image_alias(fingerprint):
-    fingerprint = validation.fingerprint(fingerprint)
-    data = form()
-    alias = validation.image_alias(validation.required(data, "alias"))
-    full = services().images.add_alias(fingerprint, alias, description=str(data.get("description") or "")[:255])
+@route(bp, "POST", "/images/<fingerprint>/alias", "Add an alias to an image", [
+    FINGERPRINT,
+    Param("alias", validation.image_alias, ALIAS_SCHEMA, required=True),
+    Param("description", lambda value: value[:255], {"type": "string", "maxLength": 255}, default=""),
+], answer={"alias": {"type": "string"}, "fingerprint": {"type": "string"}}, errors=(400, 401, 404, 409, 413, 500, 503))
+def add_image_alias(fingerprint, alias, description):
+    full = services().images.add_alias(fingerprint, alias, description=description)
     return success(_("Alias %(alias)s now names image %(fingerprint)s", alias=alias, fingerprint=full[:12]),
                    alias=alias, fingerprint=full)
 
 
-@bp.delete("/images/alias/<path:alias>")
+@route(bp, "DELETE", "/images/alias/<path:alias>", "Remove an image alias", [
+    Param("alias", validation.image_alias, ALIAS_SCHEMA, where="path", required=True),
+], answer={"alias": {"type": "string"}, "fingerprint": {"type": "string"}}, errors=(400, 401, 404, 500, 503))
 def delete_image_alias(alias):
-    alias = validation.image_alias(alias)
     target = services().images.remove_alias(alias)
     return success(_("Alias %(alias)s removed", alias=alias), alias=alias, fingerprint=target)

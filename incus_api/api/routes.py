@@ -1,10 +1,11 @@
-"""Parse the form, call the service, shape the JSON. Errors are raised, never caught here."""
-from flask import current_app, jsonify, request
+"""The seed's container and NAT routes: each declared once (parameters, answers, errors), then
+call the service and shape the JSON. Errors are raised, never caught here."""
+from flask import current_app, jsonify
 from flask_babel import gettext as _
 
 from .. import validation
-from ..exceptions import BadInput
-from ..i18n import N_
+from ..schemas import Param, route
+from ..schemas.params import IMAGE, NAME, NEW_NAME, PORTS_SCHEMA, RULE, SSH_KEY, optional_password
 from . import bp
 
 
@@ -12,34 +13,23 @@ def services():
     return current_app.extensions["incus_api"].services
 
 
-def form():
-    """Form fields (the seed's contract); a JSON object body is accepted too, its values as text."""
-    if request.form:
-        return request.form
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return {}
-    fields = {}
-    for key, value in body.items():
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise BadInput(N_("The field '{field}' must be a string or a number"), field=str(key)[:40])
-        fields[key] = str(value)
-    return fields
-
-
 def success(message, **fields):
     return jsonify({"status": "success", "message": message, **fields})
 
 
-@bp.post("/container/create")
-def create_container():
-    data = form()
-    name = validation.container_name(validation.required(data, "name").strip())
-    image = validation.image_ref(validation.required(data, "image"))
-    password = data.get("password")
-    password = validation.root_password(password) if password else None
-    ssh_key = data.get("ssh_key")
-    ssh_key = validation.ssh_keys(ssh_key) if ssh_key and ssh_key.strip() else None
+@route(bp, "POST", "/container/create", "Create and start a container", [
+    NEW_NAME, IMAGE,
+    optional_password("Optional root password (one line), fed to chpasswd on its stdin."),
+    SSH_KEY,
+], answer={
+    "name": {"type": "string"}, "container_status": {"type": "string"}, "ip": {"type": ["string", "null"]},
+    "password": {"type": "string", "description": (
+        "Only when neither `password` nor `ssh_key` was given and the image has chpasswd: the generated "
+        "root password, shown this once (never logged or stored).")},
+}, errors=(400, 401, 409, 413, 500, 503, 504), description=(
+    "The container gets a free address of the bridge pinned, MAC/IPv4 filtering and port isolation "
+    "from its first start. Without `password` and `ssh_key`, a random password is generated and answered."))
+def create_container(name, image, password, ssh_key):
     info, generated = services().containers.create(name, image, password=password, ssh_key=ssh_key)
     # A generated password is in this answer only: never logged, stored or shown again.
     extra = {"password": generated} if generated is not None else {}
@@ -49,10 +39,12 @@ def create_container():
     )
 
 
-@bp.post("/container/<name>/action")
-def container_action(name):
-    name = validation.container_name(name)
-    action = validation.action(validation.required(form(), "action"))
+@route(bp, "POST", "/container/<name>/action", "Start, stop, restart or delete a container", [
+    NAME, Param("action", validation.action, {"type": "string", "enum": list(validation.ACTIONS)}, required=True),
+], answer={"container_status": {"type": "string"}, "nat_rules_removed": {"type": "integer"}},
+    errors=(400, 401, 404, 413, 500, 503, 504),
+    description="`delete` removes the container's NAT rules first (kernel and database).")
+def container_action(name, action):
     containers = services().containers
     if action == "delete":
         removed = containers.delete(name)
@@ -68,26 +60,39 @@ def container_action(name):
     return success(message, container_status=status)
 
 
-@bp.post("/container/<name>/password")
-def set_password(name):
+@route(bp, "POST", "/container/<name>/password", "Set root's password in a running container", [
+    NAME, Param("password", validation.root_password, {"type": "string", "minLength": 6, "maxLength": 128},
+                required=True),
+], errors=(400, 401, 404, 413, 429, 500, 503, 504),
+    description="chpasswd reads `root:<password>` on its stdin: the password is on no command line.")
+def set_password(name, password):
     """Root's password, set with chpasswd in the running container; never logged or stored."""
-    name = validation.container_name(name)
-    password = validation.root_password(form().get("password"))
     services().containers.set_password(name, password)
     return success(_("The root password of %(name)s has been changed", name=name))
 
 
-@bp.post("/container/<name>/exec")
-def exec_command(name):
-    name = validation.container_name(name)
-    argv = validation.command(validation.required(form(), "command"))
-    result = services().containers.exec(name, argv)
+EXEC_ANSWER = {
+    "output": {"type": "string"}, "stdout": {"type": "string"}, "stderr": {"type": "string"},
+    "exit_code": {"type": "integer"},
+    "truncated": {"type": "boolean", "description": (
+        "stdout and stderr each keep their first EXEC_OUTPUT_LIMIT bytes (the rest is read and dropped): "
+        "true when either was longer.")},
+}
+
+
+@route(bp, "POST", "/container/<name>/exec", "Run a command in a container", [
+    NAME, Param("command", validation.command, {"type": "string", "maxLength": 16384}, required=True,
+                description="Split like a shell (shlex) and run without one."),
+], answer=EXEC_ANSWER, errors=(400, 401, 404, 413, 429, 500, 503, 504), description=(
+    "`status` is `error` when the exit code is not 0. Past EXEC_TIMEOUT every process the command started "
+    "in the container is killed (504); at most EXEC_PER_CONTAINER commands run at once in one container (429)."))
+def exec_command(name, command):
+    result = services().containers.exec(name, command)
     fields = {
         "output": result.stdout + result.stderr,
         "stdout": result.stdout,
         "stderr": result.stderr,
         "exit_code": result.exit_code,
-        # stdout and stderr each keep their first EXEC_OUTPUT_LIMIT bytes: true when either was cut
         "truncated": result.truncated,
     }
     if result.exit_code != 0:
@@ -99,9 +104,14 @@ def exec_command(name):
     return success(_("The command succeeded"), **fields)
 
 
-@bp.get("/container/<name>/info")
+@route(bp, "GET", "/container/<name>/info", "A container's details", [NAME], answer_schema={
+    "type": "object", "required": ["name", "status", "live_data_available", "message"], "properties": {
+        "name": {"type": "string"}, "status": {"type": "string"},
+        "ip": {"type": ["string", "null"], "description": "The address Incus assigned (not what the container reports)"},
+        "live_data_available": {"type": "boolean"}, "message": {"type": "string"}}},
+    errors=(400, 401, 404, 503),
+    description="Live from Incus, or the last known data (`live_data_available: false`).")
 def container_info(name):
-    name = validation.container_name(name)
     info = services().containers.info(name)
     if info["live_data_available"]:
         info["message"] = _("Live data from Incus")
@@ -110,16 +120,19 @@ def container_info(name):
     return jsonify(info)
 
 
-@bp.post("/container/<name>/add_nat_rule")
-def add_nat_rule(name):
-    """``host_port`` may be a range (``10000-10019``), forwarded to the same-size container range."""
-    name = validation.container_name(name)
-    data = form()
-    host_port, host_port_end, container_port = validation.forward_ports(
-        validation.required(data, "host_port"), validation.required(data, "container_port")
-    )
-    protocol = validation.protocol(validation.required(data, "protocol"))
-    rule, created = services().nat_rules.add(name, host_port, container_port, protocol, host_port_end=host_port_end)
+@route(bp, "POST", "/container/<name>/add_nat_rule", "Forward a host port (or range) to the container", [
+    NAME,
+    Param("host_port", lambda value: validation.port_range(value, "host_port"), PORTS_SCHEMA, required=True,
+          description="A port 1-65535, or a range `start-end` (at most 1000 ports)."),
+    Param("container_port", lambda value: validation.port_range(value, "container_port"), PORTS_SCHEMA,
+          required=True, description="The container's port, or the start (or whole) of a same-size range."),
+    Param("protocol", validation.protocol, {"type": "string", "enum": list(validation.PROTOCOLS)}, required=True),
+], answer={"rule_id": {"type": "integer"}, "rule": RULE}, errors=(400, 401, 404, 409, 413, 500, 503), description=(
+    "`status` is `warning` when exactly this rule existed. 409 for a port that is reserved (22, 53, 67, "
+    "RESERVED_PORTS, the service's own), already forwarded, or listened on by a host program."))
+def add_nat_rule(name, host_port, container_port, protocol):
+    host_start, host_end, container_start = validation.forward_ports(host_port, container_port)
+    rule, created = services().nat_rules.add(name, host_start, container_start, protocol, host_port_end=host_end)
     if not created:
         return jsonify({
             "status": "warning",
@@ -139,13 +152,18 @@ def port_text(start, end):
     return str(start) if start == end else f"{start}-{end}"
 
 
-@bp.get("/container/<name>/nat_rules")
+@route(bp, "GET", "/container/<name>/nat_rules", "The container's NAT rules", [NAME],
+       answer={"rules": {"type": "array", "items": RULE}}, errors=(400, 401))
 def list_nat_rules(name):
-    name = validation.container_name(name)
-    return jsonify({"status": "success", "rules": services().nat_rules.list_for(name)})
+    rules = services().nat_rules.list_for(name)
+    return success(_("%(count)d NAT rule(s)", count=len(rules)), rules=rules)
 
 
-@bp.delete("/container/nat_rule/<int:rule_id>")
+@route(bp, "DELETE", "/container/nat_rule/<int:rule_id>", "Delete a NAT rule", [
+    Param("rule_id", int, {"type": "integer", "minimum": 1, "maximum": 999999999999999999}, where="path",
+          required=True, description="ASCII digits, at most 18; anything else matches no route (404)"),
+], answer={"rule": RULE}, errors=(401, 404, 500),
+    description="`status` is `warning` when the kernel had already lost the rule.")
 def delete_nat_rule(rule_id):
     rule, kernel_had_it = services().nat_rules.delete(rule_id)
     if not kernel_had_it:

@@ -8,6 +8,11 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from incus_api.apidocs.spec import build_spec
 from tests.conftest import API_HEADERS, API_SECRET, INCUS_SOCKET, incus_cli
@@ -57,6 +62,16 @@ def assert_clean_error(response):
           suppress_health_check=list(HealthCheck))
 def test_generated_requests_never_break_the_service(case, fuzz_server):
     assert_clean_error(case.call(base_url=fuzz_server, headers=API_HEADERS))
+
+
+@schema.parametrize()
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_every_answer_matches_the_description(case, fuzz_server):
+    """Status codes, content types and bodies of the live answers are what /openapi.json says."""
+    response = case.call(base_url=fuzz_server, headers=API_HEADERS)
+    case.validate_response(response, checks=[status_code_conformance, content_type_conformance,
+                                             response_schema_conformance])
 
 
 def http():
