@@ -9,7 +9,7 @@ import threading
 from ..config import parse_remotes
 from ..exceptions import BadInput, Conflict, IncusError, IncusUnavailable, NotFound, OperationTimeout, TooManyRequests
 from ..i18n import N_
-from .addresses import assigned_ipv4, bridge_nic, ipv4_by_hwaddr
+from .addresses import assigned_ipv4
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,6 @@ class ContainerService:
         self.exec_per_container = max(1, int(config.get("EXEC_PER_CONTAINER", 4)))
         self._execs = {}  # container name -> commands running in it now
         self._execs_lock = threading.Lock()
-        self.bridge = config.get("INCUS_BRIDGE", "incusbr0")
 
     # -- list -------------------------------------------------------------------------------
 
@@ -79,7 +78,7 @@ class ContainerService:
         nat_counts = dict(self.db.query("SELECT container_name, COUNT(*) FROM nat_rules GROUP BY container_name"))
         try:
             instances = self.incus.instances()
-            leases = self._leases_by_hwaddr()
+            leases = self.nic_guard.leases_by_hwaddr()
             network = self.nic_guard.network()
         except IncusUnavailable:
             rows = self.db.query("SELECT name, image, status, ip, created_at, last_synced FROM containers ORDER BY name")
@@ -97,13 +96,6 @@ class ContainerService:
             })
         self._remember_list(rows)
         return rows, True
-
-    def _leases_by_hwaddr(self):
-        try:
-            leases = self.incus.leases(self.bridge)
-        except NotFound:  # no managed bridge of that name: no addresses from leases
-            return {}
-        return ipv4_by_hwaddr(leases)
 
     def _remember_list(self, rows):
         with self.db.transaction() as conn:
@@ -335,13 +327,9 @@ class ContainerService:
         if instance.get("status") != "Running":
             return None
         try:
-            network = self.nic_guard.network()
+            return self.nic_guard.assigned(instance)
         except BadInput:  # the bridge has no IPv4 subnet
             return None
-        _, nic = bridge_nic(instance, network.name)
-        if nic is None:
-            return None
-        return assigned_ipv4(instance, network, {} if nic.get("ipv4.address") else self._leases_by_hwaddr())
 
     def snapshot(self, name):
         row = self.db.query_one("SELECT * FROM containers WHERE name = ?", (name,))

@@ -25,6 +25,27 @@ from .addresses import BridgeNetwork, assigned_ipv4, bridge_nic, ipv4_by_hwaddr,
 log = logging.getLogger(__name__)
 
 LEASE_WAIT_SECONDS = 5
+# The bridge's subnet changes only when an admin reconfigures it; leases when a container starts.
+NETWORK_CACHE_SECONDS = 30
+LEASES_CACHE_SECONDS = 2
+
+
+class _Cached:
+    """One value read through ``load`` at most every ``seconds`` (shared by the server's threads)."""
+
+    def __init__(self, load, seconds):
+        self.load = load
+        self.seconds = seconds
+        self._value = None
+        self._read_at = None
+        self._lock = threading.Lock()
+
+    def get(self, fresh=False):
+        with self._lock:
+            if fresh or self._read_at is None or time.monotonic() - self._read_at > self.seconds:
+                self._value = self.load()
+                self._read_at = time.monotonic()
+            return self._value
 
 
 class NicGuard:
@@ -34,6 +55,8 @@ class NicGuard:
         self.isolate = isolate
         self._allocating = threading.Lock()
         self._pending = set()  # addresses chosen for creates that Incus has not recorded yet
+        self._network = _Cached(self._read_network, NETWORK_CACHE_SECONDS)
+        self._leases = _Cached(self._read_leases, LEASES_CACHE_SECONDS)
 
     FILTERS = {"security.mac_filtering": "true", "security.ipv4_filtering": "true"}
     ISOLATION = {"security.port_isolation": "true"}
@@ -44,6 +67,9 @@ class NicGuard:
         return {**self.FILTERS, **(self.ISOLATION if self.isolate else {})}
 
     def network(self):
+        return self._network.get()
+
+    def _read_network(self):
         network = BridgeNetwork.from_incus(self.incus.network(self.bridge))
         if network is None:
             raise BadInput(N_("The bridge {bridge} has no IPv4 subnet: containers get no address from it"), bridge=self.bridge)
@@ -64,7 +90,7 @@ class NicGuard:
         with self._allocating:
             # Read inside the lock: a create that finished has left the pending set only after
             # Incus recorded its address, so every address is either pending or listed here.
-            used = used_ipv4(self.incus.instances(), network, self._leases()) | self._pending
+            used = used_ipv4(self.incus.instances(), network, self._leases.get(fresh=True)) | self._pending
             address = network.first_free(used)
             if address is None:
                 raise BadInput(N_("The bridge {bridge} has no free IPv4 address left"), bridge=self.bridge)
@@ -99,17 +125,26 @@ class NicGuard:
             device_name, device = bridge_nic(instance, self.bridge)
             if device is None:
                 raise BadInput(N_("Container {name} has no NIC on the managed bridge {bridge}"), name=name, bridge=self.bridge)
-            by_hwaddr = {} if device.get("ipv4.address") else ipv4_by_hwaddr(self._leases())
-            address = assigned_ipv4(instance, network, by_hwaddr)
+            address = self.assigned(instance, network)
             if address or instance.get("status") != "Running" or time.monotonic() > deadline:
                 return instance, address
             time.sleep(0.2)
+
+    def assigned(self, instance, network=None):
+        """The address Incus assigned to this instance's NIC on the bridge, or None; the leases
+        are read only for a NIC without a pinned address."""
+        network = network or self.network()
+        _, device = bridge_nic(instance, self.bridge)
+        if device is None:
+            return None
+        by_hwaddr = {} if device.get("ipv4.address") else ipv4_by_hwaddr(self._leases.get())
+        return assigned_ipv4(instance, network, by_hwaddr)
 
     def addresses_of(self, names):
         """``{name: (instance, address)}`` for the named containers that have an assigned address
         now: two requests (the instance list and the leases), whatever the number of containers."""
         network = self.network()
-        by_hwaddr = ipv4_by_hwaddr(self._leases())
+        by_hwaddr = ipv4_by_hwaddr(self._leases.get(fresh=True))
         found = {}
         for instance in self.incus.instances():
             if instance["name"] in names:
@@ -160,7 +195,10 @@ class NicGuard:
                 names.append(instance["name"])
         return sorted(names)
 
-    def _leases(self):
+    def leases_by_hwaddr(self):
+        return ipv4_by_hwaddr(self._leases.get())
+
+    def _read_leases(self):
         try:
             return self.incus.leases(self.bridge)
         except NotFound:

@@ -6,7 +6,6 @@ import pytest
 from incus_api import validation
 from incus_api.exceptions import BadInput, Conflict, IncusError, TooManyRequests
 from incus_api.incus import ExecResult
-from incus_api.service.addresses import BridgeNetwork
 from incus_api.service.containers import AUTHORIZED_KEYS, NO_CHPASSWD, ContainerService
 from incus_api.service.images import ImageService
 
@@ -104,8 +103,8 @@ class FakeNicGuard:
     def new_nic(self):
         yield {}
 
-    def network(self):
-        return BridgeNetwork.from_incus({"name": "incusbr0", "config": {"ipv4.address": "10.88.0.1/24"}})
+    def assigned(self, instance, network=None):
+        return None
 
 
 def service(incus):
