@@ -34,6 +34,8 @@ ENV_KEYS = (
     "SESSION_COOKIE_SECURE",
     "AUDIT_KEEP_DAYS",
     "AUDIT_ANONYMOUS_KEEP",
+    "PORT_POOL",
+    "PUBLIC_HOST",
 )
 
 DEFAULTS = {
@@ -67,6 +69,10 @@ DEFAULTS = {
     # (failed) requests, so a flood of 401s cannot push the real history out.
     "AUDIT_KEEP_DAYS": 180,
     "AUDIT_ANONYMOUS_KEEP": 10_000,
+    # Host ports handed out by ssh_port=auto and ports=N (reserved ports and ports in use are skipped).
+    "PORT_POOL": "20000-59999",
+    # The address customers connect to (answers and the dashboard); empty: the default route's address.
+    "PUBLIC_HOST": "",
 }
 
 INT_KEYS = ("PORT", "EXEC_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL", "EXEC_OUTPUT_LIMIT",
