@@ -25,6 +25,7 @@ that no command it started outlives its deadline by accident.
 """
 import codecs
 import contextlib
+import logging
 import os
 import select
 import signal
@@ -37,6 +38,8 @@ import websocket
 
 from .exceptions import IncusError, IncusUnavailable
 from .i18n import N_
+
+log = logging.getLogger(__name__)
 
 TAG_VARIABLE = "INCUS_API_EXEC"
 CONNECT_TIMEOUT = 10  # Incus itself gives up on an exec whose websockets are not there in 10 s
@@ -129,14 +132,18 @@ class ExecStreams:
         return ws
 
     def send_stdin(self, data=b""):
-        """Send ``data`` on stdin, then end it (the command reads EOF after it)."""
+        """Send ``data`` on stdin, then end it (the command reads EOF after it). False when the
+        command had already ended or closed its stdin (``true`` can exit before we write): not an
+        error here, its exit code tells how it went."""
         ws = self.sockets["0"]
         try:
             if data:
                 ws.send_bytes(bytes(data))
             ws.send("")  # the barrier: Incus closes the command's stdin
         except (OSError, websocket.WebSocketException) as exc:
-            raise IncusError(N_("Incus error: {reason}"), reason=f"exec stdin: {exc}") from exc
+            log.debug("exec stdin closed before it was written: %s", exc)
+            return False
+        return True
 
     def drain(self, deadline, limit):
         """Read stdout and stderr until Incus ends both (the command exited); ``(stdout, stderr)``
