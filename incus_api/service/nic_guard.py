@@ -120,24 +120,25 @@ class NicGuard:
         """
         network = self.network()
         deadline = time.monotonic() + (LEASE_WAIT_SECONDS if wait else 0)
+        retry = False
         while True:
             instance = self.incus.instance_config(name)
-            device_name, device = bridge_nic(instance, self.bridge)
-            if device is None:
+            if bridge_nic(instance, self.bridge)[1] is None:
                 raise BadInput(N_("Container {name} has no NIC on the managed bridge {bridge}"), name=name, bridge=self.bridge)
-            address = self.assigned(instance, network)
+            address = self.assigned(instance, network, fresh=retry)
             if address or instance.get("status") != "Running" or time.monotonic() > deadline:
                 return instance, address
+            retry = True
             time.sleep(0.2)
 
-    def assigned(self, instance, network=None):
+    def assigned(self, instance, network=None, fresh=False):
         """The address Incus assigned to this instance's NIC on the bridge, or None; the leases
-        are read only for a NIC without a pinned address."""
+        are read only for a NIC without a pinned address (``fresh``: not from the cache)."""
         network = network or self.network()
         _, device = bridge_nic(instance, self.bridge)
         if device is None:
             return None
-        by_hwaddr = {} if device.get("ipv4.address") else ipv4_by_hwaddr(self._leases.get())
+        by_hwaddr = {} if device.get("ipv4.address") else ipv4_by_hwaddr(self._leases.get(fresh=fresh))
         return assigned_ipv4(instance, network, by_hwaddr)
 
     def addresses_of(self, names):
