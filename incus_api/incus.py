@@ -186,6 +186,13 @@ class Incus:
             response = self.api.instances[name].delete()
         self._wait(response)
 
+    def rebuild(self, name, source):
+        """A new root filesystem from ``source`` (as create's) for the stopped instance ``name``;
+        its config, devices and profiles stay. Returns when the operation has finished."""
+        with self._translated(name):
+            response = self.api.instances[name].rebuild.post(json={"source": source})
+        self._wait(response)
+
     def update_devices(self, name, devices):
         """PATCH the instance's local devices (e.g. pin the NIC's ipv4.address)."""
         with self._translated(name):

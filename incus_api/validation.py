@@ -11,7 +11,7 @@ from .i18n import N_
 # a letter and not ending with a hyphen.
 CONTAINER_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 IMAGE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:-]{0,254}")
-ACTIONS = ("start", "stop", "restart", "delete")
+ACTIONS = ("start", "stop", "restart", "delete", "suspend", "unsuspend", "reinstall")
 PROTOCOLS = ("tcp", "udp")
 MAX_COMMAND_BYTES = 16 * 1024
 
@@ -47,7 +47,8 @@ def image_ref(value):
 def action(value):
     value = value.strip().lower()
     if value not in ACTIONS:
-        raise BadInput(N_("Invalid action '{action}': use start, stop, restart or delete"), action=value[:40])
+        raise BadInput(N_("Invalid action '{action}': use start, stop, restart, delete, suspend, unsuspend or reinstall"),
+                       action=value[:40])
     return value
 
 

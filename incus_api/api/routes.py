@@ -4,6 +4,8 @@ from flask import current_app, jsonify
 from flask_babel import gettext as _
 
 from .. import validation
+from ..exceptions import BadInput
+from ..i18n import N_
 from ..schemas import Param, route
 from ..schemas.params import IMAGE, NAME, NEW_NAME, PORTS_SCHEMA, RULE, SSH_KEY, optional_password
 from . import bp
@@ -39,25 +41,62 @@ def create_container(name, image, password, ssh_key):
     )
 
 
-@route(bp, "POST", "/container/<name>/action", "Start, stop, restart or delete a container", [
+@route(bp, "POST", "/container/<name>/action", "Start, stop, restart, delete, suspend, unsuspend or reinstall a container", [
     NAME, Param("action", validation.action, {"type": "string", "enum": list(validation.ACTIONS)}, required=True),
-], answer={"container_status": {"type": "string"}, "nat_rules_removed": {"type": "integer"}},
-    errors=(400, 401, 404, 413, 500, 503, 504),
-    description="`delete` removes the container's NAT rules first (kernel and database).")
-def container_action(name, action):
-    containers = services().containers
+    Param("image", validation.image_ref, {"type": "string", "maxLength": 255},
+          description="`reinstall` only, and required there: local alias, fingerprint, or `remote:alias`."),
+    optional_password("`reinstall` only: root's new password (one line), fed to chpasswd on its stdin."),
+    Param("ssh_key", SSH_KEY.parse, SSH_KEY.schema, description="`reinstall` only: " + SSH_KEY.description),
+], answer={
+    "container_status": {"type": "string"}, "nat_rules_removed": {"type": "integer"},
+    "suspended": {"type": "boolean"}, "name": {"type": "string"}, "ip": {"type": ["string", "null"]},
+    "password": {"type": "string", "description": (
+        "`reinstall` only, when neither `password` nor `ssh_key` was given and the image has chpasswd: the "
+        "generated root password, shown this once (never logged or stored).")},
+}, errors=(400, 401, 404, 409, 413, 429, 500, 503, 504), description=(
+    "`delete` removes the container's NAT rules first (kernel and database); a suspended container can be "
+    "deleted. `suspend` stops it (forced after the graceful timeout) and marks it suspended (kept across "
+    "restarts of the service): `start`, `restart`, `reinstall`, exec and password changes answer 409 until "
+    "`unsuspend`, which clears the mark and starts it. Its NAT rules stay and reach nothing while it is stopped. "
+    "`reinstall` (409 while suspended) gives it a new root filesystem from `image` (Incus rebuild), keeping its "
+    "name, limits, pinned address and NAT rules, starts it and sets root's credentials like create."))
+def container_action(name, action, image, password, ssh_key):
+    if action != "reinstall" and (image, password, ssh_key) != (None, None, None):
+        raise BadInput(N_("The fields image, password and ssh_key go with action=reinstall only"))
+    containers, lifecycle = services().containers, services().lifecycle
     if action == "delete":
         removed = containers.delete(name)
         return success(
             _("Container %(name)s deleted with %(count)d NAT rule(s)", name=name, count=removed),
             nat_rules_removed=removed,
         )
+    if action == "reinstall":
+        if image is None:
+            raise BadInput(N_("The field '{field}' is required"), field="image")
+        info, generated = lifecycle.reinstall(name, image, password=password, ssh_key=ssh_key)
+        # A generated password is in this answer only: never logged, stored or shown again.
+        extra = {"password": generated} if generated is not None else {}
+        return success(
+            _("Container %(name)s reinstalled from %(image)s and running", name=name, image=image),
+            name=name, container_status=info["status"], ip=info["ip"], suspended=False, **extra,
+        )
+    if action in ("suspend", "unsuspend"):
+        status, already = getattr(lifecycle, action)(name)
+        suspended = action == "suspend"
+        if already:
+            message = (_("Container %(name)s was already suspended", name=name) if suspended
+                       else _("Container %(name)s was not suspended and is %(status)s", name=name, status=status))
+        elif suspended:
+            message = _("Container %(name)s suspended, now %(status)s", name=name, status=status)
+        else:
+            message = _("Container %(name)s unsuspended, now %(status)s", name=name, status=status)
+        return success(message, container_status=status, suspended=suspended)
     status, already = getattr(containers, action)(name)
     if already:
         message = _("Container %(name)s was already %(status)s", name=name, status=status)
     else:
         message = _("Container %(name)s: %(action)s done, now %(status)s", name=name, action=action, status=status)
-    return success(message, container_status=status)
+    return success(message, container_status=status, suspended=lifecycle.is_suspended(name))
 
 
 @route(bp, "POST", "/container/<name>/password", "Set root's password in a running container", [

@@ -8,6 +8,7 @@ from .audit_log import AuditLogService
 from .containers import ContainerService
 from .doctor import Doctor
 from .images import ImageService
+from .lifecycle import Lifecycle, Suspensions
 from .nat_rules import NatRuleService
 from .nat_sync import NatSync
 from .nic_guard import NicGuard
@@ -23,6 +24,7 @@ class Services:
     images: ImageService
     audit_log: AuditLogService
     doctor: Doctor
+    lifecycle: Lifecycle
 
 
 def build_services(incus, nat, db, config):
@@ -30,8 +32,10 @@ def build_services(incus, nat, db, config):
     nic_guard = NicGuard(incus, bridge=config.get("INCUS_BRIDGE", "incusbr0"), isolate=config.get("ISOLATE_CONTAINERS", True))
     nat_rules = NatRuleService(nat=nat, db=db, nic_guard=nic_guard, port_policy=PortPolicy(config))
     nat_sync = NatSync(nat_rules, audit_log=audit_log)
+    suspensions = Suspensions(db=db, incus=incus)
     containers = ContainerService(incus=incus, db=db, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
-                                  config=config)
+                                  config=config, suspensions=suspensions)
     images = ImageService(incus=incus, config=config)
     return Services(containers=containers, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
-                    images=images, audit_log=audit_log, doctor=Doctor(incus, nat_rules, nic_guard))
+                    images=images, audit_log=audit_log, doctor=Doctor(incus, nat_rules, nic_guard),
+                    lifecycle=Lifecycle(incus=incus, containers=containers, suspensions=suspensions))

@@ -53,8 +53,9 @@ def image_source(image, remotes):
 
 
 class ContainerService:
-    def __init__(self, incus, db, nat_rules, nat_sync, nic_guard, config):
+    def __init__(self, incus, db, nat_rules, nat_sync, nic_guard, config, suspensions=None):
         self.incus = incus
+        self.suspensions = suspensions  # lifecycle.Suspensions: the suspended marks and their 409
         self.db = db
         self.nat_rules = nat_rules
         self.nat_sync = nat_sync
@@ -123,17 +124,9 @@ class ContainerService:
         credential cannot be set, the new container is deleted again (nobody could log in to it,
         or it would keep the image's own login) and the error raised.
         """
-        source = image_source(image, self.remotes)
         if self.incus.exists(name):
             raise Conflict(N_("Container {name} already exists"), name=name)
-        if "alias" in source and "server" not in source:
-            try:
-                self.incus.image_alias(source["alias"])
-            except NotFound:
-                raise BadInput(
-                    N_("Image '{image}' is not in the local image store (see the image list, or use remote:alias)"),
-                    image=image,
-                ) from None
+        source = self.checked_source(image)
         try:
             # Its address pinned and its NIC filtered from the first start: no window in which
             # the container could take another address or answer for a neighbour's.
@@ -145,24 +138,49 @@ class ContainerService:
             if any(words in reason for words in ("already exists", "UNIQUE constraint failed", "Instance is busy running")):
                 raise Conflict(N_("Container {name} already exists"), name=name) from exc
             raise IncusError(N_("Creating container {name} failed: {reason}"), name=name, reason=reason) from exc
-        generated = None
         try:
-            if ssh_key is not None:
-                self._write_authorized_keys(name, ssh_key)
-            if password is not None:
-                self.set_password(name, password)
-            elif ssh_key is None:
-                generated = secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
-                try:
-                    self.set_password(name, generated)
-                except NoPasswordSupport:
-                    log.info("image of new container %s has no chpasswd: created without a root password", name)
-                    generated = None
+            generated = self.set_credentials(name, password=password, ssh_key=ssh_key)
         except Exception:
             log.warning("setting the root credentials of new container %s failed: deleting it", name)
             self._discard(name)
             raise
         return self.info(name), generated
+
+    def checked_source(self, image):
+        """The Incus ``source`` for ``image``; 400 when a local alias is not in the image store."""
+        source = image_source(image, self.remotes)
+        if "alias" in source and "server" not in source:
+            try:
+                self.incus.image_alias(source["alias"])
+            except NotFound:
+                raise BadInput(
+                    N_("Image '{image}' is not in the local image store (see the image list, or use remote:alias)"),
+                    image=image,
+                ) from None
+        return source
+
+    def set_credentials(self, name, password=None, ssh_key=None):
+        """Root's credentials in the running container, as create and reinstall set them: the
+        ``ssh_key`` text to authorized_keys, ``password`` with chpasswd; with neither, a random
+        password, returned here once (never logged or stored), or ``None`` for an image without
+        chpasswd. Returns the generated password or ``None``."""
+        if ssh_key is not None:
+            self._write_authorized_keys(name, ssh_key)
+        if password is not None:
+            self.set_password(name, password)
+        if password is not None or ssh_key is not None:
+            return None
+        generated = secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
+        try:
+            self.set_password(name, generated)
+        except NoPasswordSupport:
+            log.info("image of container %s has no chpasswd: it has no root password", name)
+            return None
+        return generated
+
+    def _refuse_if_suspended(self, name, action):
+        if self.suspensions is not None:
+            self.suspensions.refuse(name, action)
 
     def _write_authorized_keys(self, name, keys):
         """root's authorized_keys (dir 0700, file 0600, owner root) through the files API."""
@@ -191,6 +209,7 @@ class ContainerService:
         never in an argv or the environment (both on the host's process list), an Incus event,
         a file, the log or the database.
         """
+        self._refuse_if_suspended(name, "password change")
         try:
             with self._exec_slot(name):
                 result = self.incus.exec(name, PASSWORD_ARGV, timeout=self.exec_timeout,
@@ -215,12 +234,14 @@ class ContainerService:
     # -- state changes ----------------------------------------------------------------------
 
     def start(self, name):
+        self._refuse_if_suspended(name, "start")
         return self._change_state(name, "start")
 
     def stop(self, name):
         return self._change_state(name, "stop")
 
     def restart(self, name):
+        self._refuse_if_suspended(name, "restart")
         return self._change_state(name, "restart")
 
     def _change_state(self, name, action):
@@ -262,6 +283,8 @@ class ContainerService:
                     raise
             self.incus.delete(name)
             self.db.execute("DELETE FROM containers WHERE name = ?", (name,))
+            if self.suspensions is not None:
+                self.suspensions.clear(name)
         return len(removed)
 
     # -- exec -------------------------------------------------------------------------------
@@ -270,6 +293,7 @@ class ContainerService:
         """Run ``argv`` in the container: an ``ExecResult`` with each of stdout and stderr cut at
         EXEC_OUTPUT_LIMIT bytes (``truncated``); past EXEC_TIMEOUT everything it started is
         killed (504); at most EXEC_PER_CONTAINER at once in one container (429)."""
+        self._refuse_if_suspended(name, "exec")
         try:
             with self._exec_slot(name):
                 return self.incus.exec(name, argv, timeout=self.exec_timeout, output_limit=self.exec_output_limit)
@@ -314,11 +338,13 @@ class ContainerService:
             snapshot = self.snapshot(name)
             if snapshot is None:
                 raise
+            snapshot["suspended"] = self.suspensions is not None and self.suspensions.is_suspended(name)
             return snapshot
         except NotFound:
             self.db.execute("DELETE FROM containers WHERE name = ?", (name,))
             raise
         info = shape_info(instance, ip=self._assigned_ip(instance))
+        info["suspended"] = self.suspensions is not None and self.suspensions.is_suspended(name, instance)
         self._remember(name, info=info)
         return info
 
