@@ -102,8 +102,8 @@ def container_action(name, action, image, password, ssh_key):
 @route(bp, "POST", "/container/<name>/password", "Set root's password in a running container", [
     NAME, Param("password", validation.root_password, {"type": "string", "minLength": 6, "maxLength": 128},
                 required=True),
-], errors=(400, 401, 404, 413, 429, 500, 503, 504),
-    description="chpasswd reads `root:<password>` on its stdin: the password is on no command line.")
+], errors=(400, 401, 404, 409, 413, 429, 500, 503, 504),
+    description="chpasswd reads `root:<password>` on its stdin: the password is on no command line. 409 while the container is suspended.")
 def set_password(name, password):
     """Root's password, set with chpasswd in the running container; never logged or stored."""
     services().containers.set_password(name, password)
@@ -122,9 +122,10 @@ EXEC_ANSWER = {
 @route(bp, "POST", "/container/<name>/exec", "Run a command in a container", [
     NAME, Param("command", validation.command, {"type": "string", "maxLength": 16384}, required=True,
                 description="Split like a shell (shlex) and run without one."),
-], answer=EXEC_ANSWER, errors=(400, 401, 404, 413, 429, 500, 503, 504), description=(
+], answer=EXEC_ANSWER, errors=(400, 401, 404, 409, 413, 429, 500, 503, 504), description=(
     "`status` is `error` when the exit code is not 0. Past EXEC_TIMEOUT every process the command started "
-    "in the container is killed (504); at most EXEC_PER_CONTAINER commands run at once in one container (429)."))
+    "in the container is killed (504); at most EXEC_PER_CONTAINER commands run at once in one container (429); "
+    "409 while the container is suspended."))
 def exec_command(name, command):
     result = services().containers.exec(name, command)
     fields = {
