@@ -98,6 +98,8 @@
       return response.text().then(function (html) {
         if (response.ok) {
           region.innerHTML = html;
+          syncActions();
+          if (region.hasAttribute('data-list')) { applyListView(region); }
           var stamp = document.querySelector('[data-updated]');
           if (stamp) { stamp.textContent = t('updated', { time: new Date().toLocaleTimeString() }); }
         }
@@ -107,6 +109,84 @@
 
   function refreshAll() {
     return Promise.all(Array.prototype.map.call(document.querySelectorAll('[data-refresh-url]'), refresh));
+  }
+
+  /* The container page's buttons follow the state shown in the overview: a button is offered
+     only in the statuses of its data-when (none while Incus is unreachable). */
+  function syncActions() {
+    var badge = document.querySelector('#overview [data-status]');
+    var status = badge ? badge.getAttribute('data-status') : '';
+    document.querySelectorAll('[data-container-actions]').forEach(function (tools) {
+      tools.setAttribute('data-status', status);
+      tools.querySelectorAll('[data-when]').forEach(function (button) {
+        button.hidden = !status || button.getAttribute('data-when').split(' ').indexOf(status) < 0;
+      });
+    });
+  }
+
+  /* The container list: search (name or IPv4) and sort, in the browser over the rendered rows,
+     kept across the list's refreshes (the state lives on the region's attributes). */
+  function ipKey(ip) {
+    var parts = (ip || '').split('.');
+    if (parts.length !== 4) { return 'z'; }  /* no address: last */
+    return parts.map(function (p) { return ('00' + p).slice(-3); }).join('.');
+  }
+
+  function sortValue(row, key) {
+    if (key === 'ip') { return ipKey(row.getAttribute('data-ip')); }
+    return (row.getAttribute('data-' + key) || '').toLowerCase();
+  }
+
+  function applyListView(region) {
+    var table = region.querySelector('table[data-sortable]');
+    if (!table) { return; }
+    var tbody = table.tBodies[0];
+    var rows = Array.prototype.slice.call(tbody.rows);
+    var key = region.getAttribute('data-sort-key') || 'name';
+    var dir = region.getAttribute('data-sort-dir') === 'desc' ? -1 : 1;
+    rows.sort(function (a, b) {
+      var x = sortValue(a, key), y = sortValue(b, key);
+      if (x === y) {
+        x = a.getAttribute('data-name');
+        y = b.getAttribute('data-name');
+        return x < y ? -1 : (x > y ? 1 : 0);
+      }
+      return (x < y ? -1 : 1) * dir;
+    });
+    var fragment = document.createDocumentFragment();
+    rows.forEach(function (row) { fragment.appendChild(row); });
+    tbody.appendChild(fragment);
+    table.querySelectorAll('th[data-sort-key]').forEach(function (th) {
+      var current = th.getAttribute('data-sort-key') === key;
+      th.setAttribute('aria-sort', current ? (dir === 1 ? 'ascending' : 'descending') : 'none');
+    });
+
+    var input = document.querySelector('[data-list-filter="#' + region.id + '"]');
+    var query = input ? input.value.trim().toLowerCase() : '';
+    var shown = 0;
+    rows.forEach(function (row) {
+      var match = !query || row.getAttribute('data-name').toLowerCase().indexOf(query) >= 0 ||
+        (row.getAttribute('data-ip') || '').indexOf(query) === 0;
+      row.hidden = !match;
+      if (match) { shown += 1; }
+    });
+    var counter = region.querySelector('[data-count-shown]');
+    if (counter) {
+      counter.hidden = !query;
+      counter.textContent = query ? t('shown', { shown: shown, total: rows.length }) : '';
+    }
+    var empty = region.querySelector('[data-filter-empty]');
+    if (empty) { empty.hidden = !query || shown > 0; }
+  }
+
+  function sortBy(button) {
+    var region = button.closest('[data-list]');
+    var key = button.getAttribute('data-sort');
+    var same = (region.getAttribute('data-sort-key') || 'name') === key;
+    var dir = same && region.getAttribute('data-sort-dir') !== 'desc' ? 'desc' : 'asc';
+    region.setAttribute('data-sort-key', key);
+    region.setAttribute('data-sort-dir', dir);
+    applyListView(region);
   }
 
   /* The confirmation dialog: resolves true when the admin confirms. */
@@ -231,6 +311,9 @@
       event.preventDefault();
       var region = document.querySelector(target.getAttribute('data-refresh'));
       if (region) { setBusy(target, true); refresh(region).then(function () { setBusy(target, false); }); }
+    } else if (target.hasAttribute('data-sort')) {
+      event.preventDefault();
+      sortBy(target);
     } else if (target.hasAttribute('data-copy')) {
       copy(target);
     } else if (target.hasAttribute('data-delete-image')) {
@@ -481,6 +564,11 @@
   document.querySelectorAll('[data-import-form]').forEach(setupImport);
   document.querySelectorAll('form[data-confirm]').forEach(setupConfirmForm);
   document.querySelectorAll('[data-auto-refresh]').forEach(autoRefresh);
+  document.querySelectorAll('[data-list]').forEach(applyListView);
+  document.querySelectorAll('[data-list-filter]').forEach(function (input) {
+    var region = document.querySelector(input.getAttribute('data-list-filter'));
+    if (region) { input.addEventListener('input', function () { applyListView(region); }); }
+  });
 
   try {
     var saved = sessionStorage.getItem('notice');

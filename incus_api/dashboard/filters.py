@@ -3,6 +3,7 @@ from datetime import datetime, timezone
 
 from flask_babel import format_decimal, lazy_gettext as _l
 
+from ..service.public_address import host_port
 from . import bp
 
 STATUS_LABELS = {
@@ -68,3 +69,9 @@ def seconds(nanoseconds):
     if nanoseconds is None:
         return "—"
     return f"{format_decimal(nanoseconds / 1e9, format='#,##0.00')} s"
+
+
+@bp.app_template_filter("host_port")
+def host_port_filter(host, port):
+    """``203.0.113.5:20000`` (``[2001:db8::1]:20000`` for IPv6): what a customer connects to."""
+    return host_port(host, port)

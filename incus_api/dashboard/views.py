@@ -15,6 +15,7 @@ from ..auth import API_SECRET_SETTING, api_hash, api_secret, authenticate, creat
 from ..errors import _respond
 from ..exceptions import AppError
 from ..security import LoginLimited, login_limiter
+from ..service.public_address import public_host
 from . import bp
 
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
@@ -162,7 +163,8 @@ def container(name):
     name = validation.container_name(name)
     info = services().containers.info(name)
     rules = services().nat_rules.list_for(name)
-    return render_template("container.html", name=name, info=info, rules=rules)
+    return render_template("container.html", name=name, info=info, rules=rules,
+                           public_host=public_host(current_app.config))
 
 
 @bp.get("/containers/<name>/overview")
@@ -177,7 +179,8 @@ def container_overview(name):
 @login_required
 def container_nat(name):
     name = validation.container_name(name)
-    return render_template("_nat_rules.html", name=name, rules=services().nat_rules.list_for(name))
+    return render_template("_nat_rules.html", name=name, rules=services().nat_rules.list_for(name),
+                           public_host=public_host(current_app.config))
 
 
 # -- settings --------------------------------------------------------------------------------
@@ -281,6 +284,7 @@ def js_config():
             "generated_password": _("Root password (generated, shown only this once):"),
             "truncated": _("The output was longer than the limit: only its beginning is shown."),
             "updated": _("Updated {time}"),
+            "shown": _("{shown} of {total} shown"),
             "importing": _("Importing {image}… {seconds} s"),
             "delete_image_title": _("Delete image {image}?"),
             "delete_image_body": _("It is removed from the local image store; containers already made from it keep working."),

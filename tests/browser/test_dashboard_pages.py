@@ -1,0 +1,159 @@
+"""The container page follows the state and fits; the list searches and sorts in the browser."""
+import random
+import time
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import screenshot
+from incus_api.service.public_address import default_route_address
+
+PUBLIC = "203.0.113.5"
+
+
+def inside(inner, outer):
+    return (inner["x"] >= outer["x"] - 0.5 and inner["y"] >= outer["y"] - 0.5
+            and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + 0.5
+            and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 0.5)
+
+
+def add_rule(api, name, host_port, container_port=80):
+    answer = api.post(f"/container/{name}/add_nat_rule",
+                      data={"host_port": host_port, "container_port": container_port, "protocol": "tcp"})
+    assert answer.status_code == 200, answer.get_json()
+
+
+def test_container_page_buttons_follow_state_and_rules_fit(logged_in, make_container, api, app):
+    page = logged_in
+    page.set_viewport_size({"width": 1280, "height": 800})
+    name = make_container()
+    host_port = random.randint(20000, 29999)
+    add_rule(api, name, host_port)
+    add_rule(api, name, f"{host_port + 1}-{host_port + 9}", 8001)
+    app.config["PUBLIC_HOST"] = PUBLIC
+    page.goto(f"{page.base}/containers/{name}")
+
+    tools = page.locator("[data-container-actions]")
+    expect(tools.locator("[data-action=stop]")).to_be_visible()
+    expect(tools.locator("[data-action=restart]")).to_be_visible()
+    expect(tools.locator("[data-action=start]")).to_be_hidden()
+
+    # each rule shows what the customer connects to: the public host:port
+    card = page.locator("#nat")
+    rows = card.locator("tr[data-rule-id]")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator("[data-public]")).to_have_text(f"{PUBLIC}:{host_port}/tcp")
+    expect(rows.nth(1).locator("[data-public]")).to_have_text(f"{PUBLIC}:{host_port + 1}-{host_port + 9}/tcp")
+
+    # at 1280 px the whole table, its last column and the Delete buttons included, is in the card
+    card_box = card.bounding_box()
+    for i in range(2):
+        assert inside(rows.nth(i).locator("[data-delete-rule]").bounding_box(), card_box)
+        assert inside(rows.nth(i).locator("td").nth(2).bounding_box(), card_box)
+    wrap = card.locator(".table-wrap")
+    assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth"), "the NAT table scrolls sideways"
+    screenshot(page, "container-1280", full_page=False)
+
+    # stopped: Start only; started again: Stop and Restart
+    tools.locator("[data-action=stop]").click()
+    expect(page.locator("#overview .badge")).to_have_text("已停止", timeout=60_000)
+    expect(tools.locator("[data-action=start]")).to_be_visible()
+    expect(tools.locator("[data-action=stop]")).to_be_hidden()
+    expect(tools.locator("[data-action=restart]")).to_be_hidden()
+    page.reload()  # the server renders the same choice
+    expect(tools.locator("[data-action=start]")).to_be_visible()
+    expect(tools.locator("[data-action=stop]")).to_be_hidden()
+    tools.locator("[data-action=start]").click()
+    expect(page.locator("#overview .badge")).to_have_text("运行中", timeout=60_000)
+    expect(tools.locator("[data-action=stop]")).to_be_visible()
+    expect(tools.locator("[data-action=start]")).to_be_hidden()
+
+    # without PUBLIC_HOST: the host's default-route address
+    app.config["PUBLIC_HOST"] = ""
+    page.reload()
+    address = default_route_address()
+    assert address, "this host has no default route"
+    expect(rows.nth(0).locator("[data-public]")).to_have_text(f"{address}:{host_port}/tcp")
+
+
+def visible_names(page):
+    return page.locator("#container-list tbody tr:visible").evaluate_all(
+        "rows => rows.map(r => r.getAttribute('data-name'))")
+
+
+def test_list_search_and_sort(logged_in, make_container):
+    page = logged_in
+    first, second = make_container(wait_for_ip=False), make_container(wait_for_ip=False)
+    page.reload()
+    search = page.locator("[data-list-filter]")
+    rows = page.locator("#container-list tbody tr")
+    expect(rows.filter(has_text=first)).to_have_count(1)
+
+    search.fill(first[-6:])
+    expect(rows.locator("visible=true")).to_have_count(1)
+    assert visible_names(page) == [first]
+    expect(page.locator("[data-count-shown]")).to_be_visible()
+    search.fill("no-such-container-here")
+    expect(page.locator("[data-filter-empty]")).to_be_visible()
+    search.fill("")
+    expect(page.locator("[data-filter-empty]")).to_be_hidden()
+
+    ours = sorted([first, second])
+    names = [n for n in visible_names(page) if n in ours]
+    assert names == ours  # by name, as the server sends them
+    page.click("#container-list button[data-sort=name]")  # already by name: now descending
+    expect(page.locator("#container-list th[data-sort-key=name]")).to_have_attribute("aria-sort", "descending")
+    assert [n for n in visible_names(page) if n in ours] == ours[::-1]
+    # the search and the order survive the list's refresh
+    search.fill("t-test-list-search")
+    page.click("[data-refresh='#container-list']")
+    expect(page.locator("[data-updated]")).not_to_be_empty()
+    expect(page.locator("#container-list th[data-sort-key=name]")).to_have_attribute("aria-sort", "descending")
+    assert visible_names(page) == ours[::-1]
+
+
+def test_list_of_200_containers_stays_usable(logged_in, make_container, app, monkeypatch):
+    """200 rows from the two list requests (no per-container call); search and sort stay quick."""
+    page = logged_in
+    name = make_container(wait_for_ip=False)
+    incus = app.extensions["incus_api"].incus
+    real_instances = incus.instances
+    calls = {"instances": 0, "instance": 0}
+
+    def instances():
+        calls["instances"] += 1
+        real = real_instances()
+        template = next(i for i in real if i["name"] == name)
+        calls["rows"] = len(real) + 199
+        return real + [dict(template, name=f"t-many-{i:03d}", status="Stopped" if i % 3 else "Running")
+                       for i in range(199)]
+
+    def instance(*args, **kwargs):
+        calls["instance"] += 1
+        raise AssertionError("the list asked Incus about one container")
+
+    monkeypatch.setattr(incus, "instances", instances)
+    monkeypatch.setattr(incus, "instance", instance)
+    started = time.monotonic()
+    page.reload()
+    expect(page.locator("#container-list tbody tr")).to_have_count(calls["rows"])
+    assert time.monotonic() - started < 10
+    assert (calls["instances"], calls["instance"]) == (1, 0)
+
+    took = page.evaluate("""() => {
+        const t0 = performance.now();
+        const input = document.querySelector('[data-list-filter]');
+        input.value = 't-many-05';
+        input.dispatchEvent(new Event('input'));
+        document.querySelector('#container-list button[data-sort=status]').click();
+        document.querySelector('#container-list button[data-sort=ip]').click();
+        return performance.now() - t0;
+    }""")
+    assert took < 500, f"search and two sorts took {took:.0f} ms"
+    expect(page.locator("#container-list tbody tr:visible")).to_have_count(10)
+    expect(page.locator("[data-count-shown]")).to_contain_text("10")
+    page.locator("[data-list-filter]").fill("")
+    screenshot(page, "containers-200", full_page=False)
+    # the list's auto-refresh and the Refresh button: again the two requests, no per-row call
+    page.click("[data-refresh='#container-list']")
+    expect(page.locator("[data-updated]")).not_to_be_empty()
+    assert calls["instance"] == 0
