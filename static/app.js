@@ -114,10 +114,11 @@
   /* The container page's buttons follow the state shown in the overview: a button is offered
      only in the statuses of its data-when (none while Incus is unreachable). */
   function syncActions() {
-    var badge = document.querySelector('#overview [data-status]');
-    var status = badge ? badge.getAttribute('data-status') : '';
+    var holder = document.querySelector('#overview [data-state]');
+    if (!holder) { return; }
+    var status = holder.getAttribute('data-state');
     document.querySelectorAll('[data-container-actions]').forEach(function (tools) {
-      tools.setAttribute('data-status', status);
+      tools.setAttribute('data-state', status);
       tools.querySelectorAll('[data-when]').forEach(function (button) {
         button.hidden = !status || button.getAttribute('data-when').split(' ').indexOf(status) < 0;
       });
@@ -250,6 +251,8 @@
         }
         return confirmDialog(t('delete_title', { name: name }), nodes, t('delete'));
       });
+    } else if (action === 'suspend') {
+      ready = confirmDialog(t('suspend_title', { name: name }), [el('p', {}, [t('suspend_body')])], t('suspend'));
     }
     return ready.then(function (ok) {
       if (!ok) { return; }
@@ -325,17 +328,81 @@
     }
   });
 
-  /* Create form: name + image (local alias or remote:alias), progress while Incus works. */
-  function setupCreate(form) {
+  /* An image picker: a local image, or "another" that shows the remote:alias field. */
+  function imagePicker(form) {
     var choice = form.elements.image_choice;
     var other = form.querySelector('.image-other');
     function sync() { other.hidden = choice.value !== ''; }
     choice.addEventListener('change', sync);
     sync();
+    return function () { return choice.value || form.elements.image_other.value.trim(); };
+  }
+
+  /* Progress text with the seconds counted while Incus works; returns the function that ends it. */
+  function progressOf(form, key, params) {
+    var progress = form.querySelector('[data-progress]');
+    var progressText = form.querySelector('[data-progress-text]');
+    var started = Date.now();
+    var tick = function () {
+      params.seconds = Math.round((Date.now() - started) / 1000);
+      progressText.textContent = t(key, params);
+    };
+    tick();
+    var timer = setInterval(tick, 1000);
+    progress.hidden = false;
+    return function () { clearInterval(timer); progress.hidden = true; };
+  }
+
+  /* A generated root password: in this answer only, shown once and kept nowhere. */
+  function generatedPassword(result) {
+    return el('span', { 'class': 'generated-password' }, [
+      t('generated_password') + ' ', el('code', { 'data-generated-password': '' }, [result.password])]);
+  }
+
+  /* Reinstall from an image, after a confirmation naming it */
+  function setupReinstall(form) {
+    var name = form.getAttribute('data-name');
+    var imageOf = imagePicker(form);
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var image = imageOf();
+      if (!image) {
+        showResult(form, { status: 'error', message: t('image_required') });
+        return;
+      }
+      confirmDialog(t('reinstall_title', { name: name, image: image }), [el('p', {}, [t('reinstall_body')])],
+                    t('reinstall')).then(function (ok) {
+        if (!ok) { return; }
+        var button = form.querySelector('button[type=submit]');
+        var done = progressOf(form, 'reinstalling', { name: name });
+        button.disabled = true;
+        form.querySelector('[data-result]').textContent = '';
+        var fields = { action: 'reinstall', image: image };
+        if (form.elements.password.value) { fields.password = form.elements.password.value; }
+        if (form.elements.ssh_key.value.trim()) { fields.ssh_key = form.elements.ssh_key.value; }
+        api('POST', url('action', name), fields).then(function (result) {
+          done();
+          button.disabled = false;
+          var extra = [];
+          if (result.status === 'success') {
+            form.elements.password.value = '';
+            form.elements.ssh_key.value = '';
+            if (result.password) { extra.push(generatedPassword(result)); }
+          }
+          showResult(form, result, extra);
+          return refreshAll();
+        });
+      });
+    });
+  }
+
+  /* Create form: name + image (local alias or remote:alias), progress while Incus works. */
+  function setupCreate(form) {
+    var imageOf = imagePicker(form);
     form.addEventListener('submit', function (event) {
       event.preventDefault();
       var name = form.elements.name.value.trim();
-      var image = choice.value || form.elements.image_other.value.trim();
+      var image = imageOf();
       if (!image) {
         showResult(form, { status: 'error', message: t('image_required') });
         return;
@@ -559,6 +626,7 @@
 
   document.querySelectorAll('[data-create-form]').forEach(setupCreate);
   document.querySelectorAll('[data-exec-form]').forEach(setupExec);
+  document.querySelectorAll('[data-reinstall-form]').forEach(setupReinstall);
   document.querySelectorAll('[data-nat-form]').forEach(setupNat);
   document.querySelectorAll('[data-password-form]').forEach(setupPassword);
   document.querySelectorAll('[data-import-form]').forEach(setupImport);

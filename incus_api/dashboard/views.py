@@ -146,7 +146,7 @@ def index():
     images, images_error = local_images()
     problems = [check for check in diagnostics(max_age=DIAGNOSTICS_MAX_AGE) if not check["ok"]] if live else []
     return render_template("containers.html", rows=rows, live=live, images=images, images_error=images_error,
-                           problems=problems)
+                           problems=problems, suspended=services().lifecycle.suspended_names())
 
 
 @bp.get("/containers/rows")
@@ -154,7 +154,8 @@ def index():
 def container_rows():
     """The table body and the Incus banner, for refreshing the list without a reload."""
     rows, live = services().containers.list_all()
-    return render_template("_container_rows.html", rows=rows, live=live)
+    return render_template("_container_rows.html", rows=rows, live=live,
+                           suspended=services().lifecycle.suspended_names())
 
 
 @bp.get("/containers/<name>")
@@ -163,7 +164,8 @@ def container(name):
     name = validation.container_name(name)
     info = services().containers.info(name)
     rules = services().nat_rules.list_for(name)
-    return render_template("container.html", name=name, info=info, rules=rules,
+    images, _images_error = local_images()
+    return render_template("container.html", name=name, info=info, rules=rules, images=images,
                            public_host=public_host(current_app.config))
 
 
@@ -265,6 +267,7 @@ def js_config():
         "texts": {
             "working": _("Working…"),
             "creating": _("Creating {name}… {seconds} s"),
+            "reinstalling": _("Reinstalling {name}… {seconds} s"),
             "running_command": _("Running…"),
             "network_error": _("The server cannot be reached: check the connection and try again"),
             "unexpected": _("Unexpected answer from the server"),
@@ -276,6 +279,12 @@ def js_config():
             "delete_rules": _("These NAT rules will be removed with it:"),
             "delete_no_rules": _("It has no NAT rules."),
             "delete_rule_title": _("Delete NAT rule {rule}?"),
+            "suspend": _("Suspend"),
+            "suspend_title": _("Suspend container {name}?"),
+            "suspend_body": _("It is stopped; starting it, running commands, changing its password and reinstalling are refused until it is unsuspended. Its NAT rules stay and reach nothing meanwhile."),
+            "reinstall": _("Reinstall"),
+            "reinstall_title": _("Reinstall container {name} from {image}?"),
+            "reinstall_body": _("Its disk is replaced by a fresh one from the image: every file in it is lost. The name, limits, address and NAT rules are kept."),
             "open": _("Open"),
             "exit_code": _("Exit code {code}"),
             "no_output": _("(no output)"),

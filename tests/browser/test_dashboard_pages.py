@@ -1,5 +1,6 @@
 """The container page follows the state and fits; the list searches and sorts in the browser."""
 import random
+import re
 import time
 
 from playwright.sync_api import expect
@@ -157,3 +158,62 @@ def test_list_of_200_containers_stays_usable(logged_in, make_container, app, mon
     page.click("[data-refresh='#container-list']")
     expect(page.locator("[data-updated]")).not_to_be_empty()
     assert calls["instance"] == 0
+
+
+def test_suspend_unsuspend_and_reinstall_from_the_page(logged_in, make_container, busybox_image):
+    page = logged_in
+    name = make_container()
+    page.goto(f"{page.base}/containers/{name}")
+    tools = page.locator("[data-container-actions]")
+    overview = page.locator("#overview")
+    dialog = page.locator("#confirm-dialog")
+    exec_form = page.locator("[data-exec-form]")
+
+    def run(command):
+        exec_form.locator("input[name=command]").fill(command)
+        exec_form.locator("button[type=submit]").click()
+
+    run("sh -c 'echo before > /root/marker'")
+    expect(exec_form.locator("[data-exit-code]")).to_have_text("退出码 0")
+
+    # suspend (after a confirmation): stopped, marked, and only Unsuspend offered
+    tools.locator("[data-action=suspend]").click()
+    expect(dialog).to_be_visible()
+    expect(dialog.locator(".dialog-title")).to_contain_text(name)
+    dialog.locator(".dialog-ok").click()
+    expect(overview.locator("[data-suspended]")).to_be_visible(timeout=60_000)
+    expect(overview.locator("[data-status]")).to_have_text("已停止")
+    expect(tools.locator("[data-action=unsuspend]")).to_be_visible()
+    for action in ("start", "stop", "restart", "suspend"):
+        expect(tools.locator(f"[data-action={action}]")).to_be_hidden()
+    run("true")  # the service refuses it (409) and the page says so
+    expect(exec_form.locator("[data-exec-message]")).to_contain_text(name)
+    expect(exec_form.locator("[data-exec-message]")).to_have_class("text-error")
+    screenshot(page, "container-suspended", full_page=False)
+
+    # the list shows the mark and offers Unsuspend instead of Start
+    page.goto(page.base + "/")
+    row = page.locator(f"#container-list tr[data-name='{name}']")
+    expect(row.locator("[data-suspended]")).to_be_visible()
+    expect(row.locator("[data-action=unsuspend]")).to_be_visible()
+    expect(row.locator("[data-action=start]")).to_have_count(0)
+    page.goto(f"{page.base}/containers/{name}")
+
+    tools.locator("[data-action=unsuspend]").click()
+    expect(overview.locator("[data-status]")).to_have_text("运行中", timeout=60_000)
+    expect(overview.locator("[data-suspended]")).to_have_count(0)
+    expect(tools.locator("[data-action=stop]")).to_be_visible()
+    expect(tools.locator("[data-action=unsuspend]")).to_be_hidden()
+
+    # reinstall from the local image: a fresh disk (the file is gone), a generated password once
+    form = page.locator("[data-reinstall-form]")
+    form.locator("select[name=image_choice]").select_option(busybox_image)
+    form.locator("button[type=submit]").click()
+    expect(dialog.locator(".dialog-title")).to_contain_text(busybox_image)
+    dialog.locator(".dialog-ok").click()
+    expect(form.locator("[data-result] .alert.success")).to_be_visible(timeout=120_000)
+    expect(form.locator("[data-generated-password]")).to_have_text(re.compile(r"^[A-Za-z0-9_-]{16}$"))
+    expect(overview.locator("[data-status]")).to_have_text("运行中")
+    run("cat /root/marker")
+    expect(exec_form.locator("[data-stderr]")).to_be_visible()
+    expect(exec_form.locator("[data-exit-code]")).not_to_have_text("退出码 0")
