@@ -163,14 +163,23 @@ class Incus:
     def profile(self, name):
         return self._get(self.api.profiles[name])
 
+    def storage_pool(self, name):
+        """``GET /1.0/storage-pools/<name>``: its ``driver`` and ``config``."""
+        return self._get(self.api["storage-pools"][name])
+
     def leases(self, network):
         """DHCP leases of a managed network: hostname, hwaddr, address, type."""
         return self._get(self.api.networks[network].leases)
 
-    def create(self, name, source, start=True, devices=None):
+    def create(self, name, source, start=True, devices=None, config=None, profiles=None):
         """Create (and start) a container; returns when the operation has finished.
-        ``devices`` are the instance's own devices (over the profile's of the same name)."""
-        body = {"name": name, "type": "container", "source": source, "start": start, "devices": devices or {}}
+        ``devices`` are the instance's own devices (over the profile's of the same name),
+        ``config`` its own config keys (e.g. ``limits.*``), ``profiles`` its profiles (None:
+        Incus's default)."""
+        body = {"name": name, "type": "container", "source": source, "start": start, "devices": devices or {},
+                "config": config or {}}
+        if profiles is not None:
+            body["profiles"] = list(profiles)
         with self._translated():
             response = self.api.instances.post(json=body)
         self._wait(response)
@@ -191,6 +200,20 @@ class Incus:
         its config, devices and profiles stay. Returns when the operation has finished."""
         with self._translated(name):
             response = self.api.instances[name].rebuild.post(json={"source": source})
+        self._wait(response)
+
+    def update(self, name, config=None, devices=None):
+        """PATCH the instance's own config keys and devices in one request: the keys and devices
+        named replace those of the same name, the others stay (Incus applies what it can live)."""
+        body = {}
+        if config:
+            body["config"] = config
+        if devices:
+            body["devices"] = devices
+        if not body:
+            return
+        with self._translated(name):
+            response = self.api.instances[name].patch(json=body)
         self._wait(response)
 
     def update_devices(self, name, devices):

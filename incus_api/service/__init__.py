@@ -8,6 +8,7 @@ from .audit_log import AuditLogService
 from .containers import ContainerService
 from .doctor import Doctor
 from .images import ImageService
+from .limits import LimitsService
 from .lifecycle import Lifecycle, Suspensions
 from .nat_rules import NatRuleService
 from .nat_sync import NatSync
@@ -25,6 +26,7 @@ class Services:
     audit_log: AuditLogService
     doctor: Doctor
     lifecycle: Lifecycle
+    limits: LimitsService = None  # a container's limits: changed live, read back
 
 
 def build_services(incus, nat, db, config):
@@ -36,6 +38,6 @@ def build_services(incus, nat, db, config):
     containers = ContainerService(incus=incus, db=db, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
                                   config=config, suspensions=suspensions)
     images = ImageService(incus=incus, config=config)
-    return Services(containers=containers, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
+    return Services(limits=containers.limits, containers=containers, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
                     images=images, audit_log=audit_log, doctor=Doctor(incus, nat_rules, nic_guard),
                     lifecycle=Lifecycle(incus=incus, containers=containers, suspensions=suspensions))

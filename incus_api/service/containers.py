@@ -10,6 +10,7 @@ from ..config import parse_remotes
 from ..exceptions import BadInput, Conflict, IncusError, IncusUnavailable, NotFound, OperationTimeout, TooManyRequests
 from ..i18n import N_
 from .addresses import assigned_ipv4
+from .limits import LimitsService, limits_of
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class ContainerService:
         self.nat_rules = nat_rules
         self.nat_sync = nat_sync
         self.nic_guard = nic_guard
+        self.limits = LimitsService(incus, nic_guard, config)  # a plan's checks and Incus settings at create
         self.remotes = parse_remotes(config.get("IMAGE_REMOTES", ""))
         self.exec_timeout = int(config.get("EXEC_TIMEOUT", 60))
         self.exec_output_limit = int(config.get("EXEC_OUTPUT_LIMIT", 1024 * 1024))
@@ -114,8 +116,13 @@ class ContainerService:
 
     # -- create -----------------------------------------------------------------------------
 
-    def create(self, name, image, password=None, ssh_key=None):
+    def create(self, name, image, password=None, ssh_key=None, plan=None):
         """Create and start ``name`` from ``image``; ``(info, generated_password)`` once it runs.
+
+        A ``plan`` (``service.plans.Plan``) is applied in the create request itself: its limits
+        in the config, the rate limits on the pinned NIC, the root disk's size and pool, the
+        profile; it is checked against the host first (pool driver, kernel modules, profile and
+        pool exist), so that a refusal leaves nothing. ``info["limits"]`` holds them as applied.
 
         Root's credentials are set right after the start: ``ssh_key`` (validated authorized_keys
         text) is written to /root/.ssh/authorized_keys through the Incus files API, ``password``
@@ -127,11 +134,16 @@ class ContainerService:
         if self.incus.exists(name):
             raise Conflict(N_("Container {name} already exists"), name=name)
         source = self.checked_source(image)
+        settings = self.limits.for_create(plan) if plan is not None and not plan.is_empty() else None
         try:
             # Its address pinned and its NIC filtered from the first start: no window in which
             # the container could take another address or answer for a neighbour's.
             with self.nic_guard.new_nic() as devices:
-                self.incus.create(name, source, start=True, devices=devices)
+                if settings is None:
+                    self.incus.create(name, source, start=True, devices=devices)
+                else:
+                    self.incus.create(name, source, start=True, devices=settings.devices(devices),
+                                      config=settings.config, profiles=settings.profiles)
         except IncusError as exc:
             reason = exc.reason
             # Incus's words when another request is creating or has created the same name.
@@ -343,7 +355,7 @@ class ContainerService:
         except NotFound:
             self.db.execute("DELETE FROM containers WHERE name = ?", (name,))
             raise
-        info = shape_info(instance, ip=self._assigned_ip(instance))
+        info = shape_info(instance, ip=self._assigned_ip(instance), bridge=self.limits.bridge)
         info["suspended"] = self.suspensions is not None and self.suspensions.is_suspended(name, instance)
         self._remember(name, info=info)
         return info
@@ -389,9 +401,10 @@ class ContainerService:
             )
 
 
-def shape_info(instance, ip):
+def shape_info(instance, ip, bridge="incusbr0"):
     """The original project's info answer, so existing clients keep working. ``ip`` is the
-    address Incus assigned; ``state`` holds what the container reports about itself."""
+    address Incus assigned; ``state`` holds what the container reports about itself; ``limits``
+    what Incus enforces (``limits_of``; the NIC's are those of the NIC on ``bridge``)."""
     config = instance.get("config") or {}
     state = instance.get("state") or {}
     return {
@@ -410,5 +423,6 @@ def shape_info(instance, ip):
         "description": config.get("image.description") or instance.get("description") or "",
         "image": config.get("image.description") or config.get("volatile.base_image", "")[:12],
         "ip": ip,
+        "limits": limits_of(instance, bridge),
         "live_data_available": True,
     }
