@@ -35,6 +35,13 @@ fi
 
 bash install_incus.sh "$@"
 
+# The small local image (busybox, httpd on :80), so that the README's first container works on a
+# fresh host without a download of images: imported as "busybox" unless that alias exists. For
+# SSH: bash image/debian12.sh (alias debian12-ssh), or image=images:debian/12 when online.
+if ! incus image alias list -f csv | cut -d, -f1 | grep -qx busybox; then
+    bash image/busybox.sh busybox || log "the busybox image could not be imported (run: bash image/busybox.sh)"
+fi
+
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
 

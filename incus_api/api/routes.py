@@ -8,6 +8,7 @@ from ..exceptions import BadInput
 from ..i18n import N_
 from ..schemas import Param, route
 from ..schemas.params import IMAGE, NAME, NEW_NAME, PORTS_SCHEMA, RULE, SSH_KEY, optional_password
+from ..schemas.sale import ENDPOINT, PORTS_PARAM, SSH_PORT_PARAM
 from . import bp
 
 
@@ -19,25 +20,39 @@ def success(message, **fields):
     return jsonify({"status": "success", "message": message, **fields})
 
 
-@route(bp, "POST", "/container/create", "Create and start a container", [
+@route(bp, "POST", "/container/create", "Create and start a container: a sale in one call", [
     NEW_NAME, IMAGE,
     optional_password("Optional root password (one line), fed to chpasswd on its stdin."),
-    SSH_KEY,
+    SSH_KEY, SSH_PORT_PARAM, PORTS_PARAM,
 ], answer={
     "name": {"type": "string"}, "container_status": {"type": "string"}, "ip": {"type": ["string", "null"]},
     "password": {"type": "string", "description": (
         "Only when neither `password` nor `ssh_key` was given and the image has chpasswd: the generated "
         "root password, shown this once (never logged or stored).")},
+    "ssh": {**ENDPOINT, "description": "Only with `ssh_port`: where the customer connects to SSH."},
+    "ports": {"type": "object", "required": ["start", "end"], "description": "Only with `ports`: the host ports.",
+              "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}}},
+    "nat_rules": {"type": "array", "items": RULE},
 }, errors=(400, 401, 409, 413, 500, 503, 504), description=(
     "The container gets a free address of the bridge pinned, MAC/IPv4 filtering and port isolation "
-    "from its first start. Without `password` and `ssh_key`, a random password is generated and answered."))
-def create_container(name, image, password, ssh_key):
-    info, generated = services().containers.create(name, image, password=password, ssh_key=ssh_key)
+    "from its first start. Without `password` and `ssh_key`, a random password is generated and answered. "
+    "`ssh_port` and `ports` take host ports from PORT_POOL inside the transaction that writes their rules, so "
+    "concurrent creates never share a port. All or nothing: when a step fails (the container, its "
+    "credentials, the forwards), every earlier step is undone and the error names the step (`step`: ports, "
+    "create, forwards, details)."))
+def create_container(name, image, password, ssh_key, ssh_port, ports):
+    sale = services().provisioning.create(name, image, password=password, ssh_key=ssh_key,
+                                          ssh_port=ssh_port, ports=ports)
+    info = sale.info
     # A generated password is in this answer only: never logged, stored or shown again.
-    extra = {"password": generated} if generated is not None else {}
+    extra = {"password": sale.password} if sale.password is not None else {}
+    if sale.ssh is not None:
+        extra["ssh"] = sale.ssh
+    if sale.ports is not None:
+        extra["ports"] = sale.ports
     return success(
         _("Container %(name)s created and running", name=name),
-        name=name, container_status=info["status"], ip=info["ip"], **extra,
+        name=name, container_status=info["status"], ip=info["ip"], nat_rules=sale.nat_rules, **extra,
     )
 
 
@@ -148,11 +163,14 @@ def exec_command(name, command):
     "type": "object", "required": ["name", "status", "live_data_available", "message"], "properties": {
         "name": {"type": "string"}, "status": {"type": "string"},
         "ip": {"type": ["string", "null"], "description": "The address Incus assigned (not what the container reports)"},
-        "live_data_available": {"type": "boolean"}, "message": {"type": "string"}}},
+        "live_data_available": {"type": "boolean"}, "message": {"type": "string"},
+        "ssh": {"oneOf": [ENDPOINT, {"type": "null"}],
+                "description": "Where the NAT rule to the container's 22/tcp is reached, or null"}}},
     errors=(400, 401, 404, 503),
     description="Live from Incus, or the last known data (`live_data_available: false`).")
 def container_info(name):
     info = services().containers.info(name)
+    info["ssh"] = services().provisioning.ssh_of(name)
     if info["live_data_available"]:
         info["message"] = _("Live data from Incus")
     else:

@@ -13,7 +13,8 @@ from .lifecycle import Lifecycle, Suspensions
 from .nat_rules import NatRuleService
 from .nat_sync import NatSync
 from .nic_guard import NicGuard
-from .ports import PortPolicy
+from .ports import PortPolicy, PortPool
+from .provisioning import Provisioner
 
 
 @dataclass
@@ -26,13 +27,15 @@ class Services:
     audit_log: AuditLogService
     doctor: Doctor
     lifecycle: Lifecycle
+    provisioning: Provisioner = None  # the sale in one call, and what a billing system polls
     limits: LimitsService = None  # a container's limits: changed live, read back
 
 
 def build_services(incus, nat, db, config):
     audit_log = AuditLogService(db=db, config=config)
     nic_guard = NicGuard(incus, bridge=config.get("INCUS_BRIDGE", "incusbr0"), isolate=config.get("ISOLATE_CONTAINERS", True))
-    nat_rules = NatRuleService(nat=nat, db=db, nic_guard=nic_guard, port_policy=PortPolicy(config))
+    port_policy = PortPolicy(config)
+    nat_rules = NatRuleService(nat=nat, db=db, nic_guard=nic_guard, port_policy=port_policy)
     nat_sync = NatSync(nat_rules, audit_log=audit_log)
     suspensions = Suspensions(db=db, incus=incus)
     containers = ContainerService(incus=incus, db=db, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
@@ -40,4 +43,6 @@ def build_services(incus, nat, db, config):
     images = ImageService(incus=incus, config=config)
     return Services(limits=containers.limits, containers=containers, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
                     images=images, audit_log=audit_log, doctor=Doctor(incus, nat_rules, nic_guard),
+                    provisioning=Provisioner(containers=containers, nat_rules=nat_rules,
+                                             pool=PortPool(config, port_policy), db=db, config=config),
                     lifecycle=Lifecycle(incus=incus, containers=containers, suspensions=suspensions))

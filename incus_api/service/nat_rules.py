@@ -102,6 +102,74 @@ class NatRuleService:
         self._ensure_forward_accept_now_and_then()
         return rule_dict(self.get(forward.rule_id)), True
 
+    def add_many(self, container_name, requests, pool=None):
+        """Several forwards for one container, all or nothing: one DB write transaction and one
+        kernel write. Returns the new rules.
+
+        Each request is a ``PortRequest`` (``service.ports``): a fixed ``host_port`` is checked as
+        ``add`` checks it (reserved, listened on, already forwarded: 409); ``host_port=None`` takes
+        ``count`` consecutive free ports of ``pool``, chosen inside the transaction that inserts
+        the rows, so two concurrent calls never get the same ports. ``container_port=None``
+        forwards to the same port numbers in the container. Any rule already forwarding one of
+        the ports (whatever its container) is a conflict: nothing is written.
+        """
+        fixed = [r for r in requests if r.host_port is not None]
+        pooled = [r for r in requests if r.host_port is None]
+        if pooled and pool is None:
+            raise ValueError("add_many: a request without host_port needs a pool")
+        for request in fixed:
+            for protocol in request.protocols:
+                self.port_policy.check(request.host_port, request.host_port + request.count - 1, protocol)
+        instance, container_ip = self._assigned_address(container_name)
+        self.nic_guard.guard(container_name, instance, container_ip)
+
+        forwards = []
+        written = False
+        trying = (None, None)  # the host port and protocol being inserted, for an IntegrityError
+        try:
+            with self.db.transaction() as conn:
+                for request in fixed + pooled:
+                    if request.host_port is None:
+                        host_port, host_port_end = pool.free_block(conn, request.count)
+                    else:
+                        host_port, host_port_end = request.host_port, request.host_port + request.count - 1
+                    container_port = request.container_port or host_port
+                    for protocol in request.protocols:
+                        overlapping = conn.execute(
+                            f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE protocol = ? AND host_port <= ?"
+                            " AND host_port_end >= ? ORDER BY host_port LIMIT 1",
+                            (protocol, host_port_end, host_port),
+                        ).fetchone()
+                        if overlapping is not None:  # never "the same rule": every forward here is new
+                            self._same_or_conflict(overlapping, None, host_port, host_port_end, container_port)
+                        trying = (host_port, protocol)
+                        cursor = conn.execute(
+                            "INSERT INTO nat_rules (container_name, host_port, host_port_end, container_port, protocol,"
+                            " container_ip, ip_at_creation) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (container_name, host_port, host_port_end, container_port, protocol, container_ip,
+                             container_ip),
+                        )
+                        forwards.append(Forward(cursor.lastrowid, protocol, host_port, container_ip, container_port,
+                                                host_port_end))
+                self.nat.add_many(forwards)  # one write of the table; raises -> every row is rolled back
+                written = True
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(N_("Host port {host_port}/{protocol} is already forwarded"),
+                           host_port=trying[0], protocol=trying[1]) from exc
+        except BaseException:
+            if written:  # the kernel rules went in but the commit failed
+                for forward in forwards:
+                    self.nat.remove(forward)
+            raise
+        if forwards:
+            self._ensure_forward_accept_now_and_then()
+        ids = [forward.rule_id for forward in forwards]
+        rows = self.db.query(
+            f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE id IN ({','.join('?' * len(ids))}) ORDER BY host_port, protocol",
+            ids,
+        ) if ids else []
+        return [rule_dict(row) for row in rows]
+
     @staticmethod
     def _same_or_conflict(existing, container_name, host_port, host_port_end, container_port):
         same = (existing["container_name"], existing["host_port"], existing["host_port_end"], existing["container_port"])

@@ -1,4 +1,7 @@
-"""Which host ports may be forwarded: never a reserved one, never one a host program listens on."""
+"""Which host ports may be forwarded: never a reserved one, never one a host program listens on;
+and the pool (``PORT_POOL``) that a sale's ports come from."""
+from dataclasses import dataclass
+
 from .. import host_sockets
 from ..exceptions import Conflict
 from ..i18n import N_
@@ -29,3 +32,76 @@ class PortPolicy:
                                port=taken, protocol=protocol, program=program)
             raise Conflict(N_("Host port {port}/{protocol} is in use on the host: a forward would take its traffic"),
                            port=taken, protocol=protocol)
+
+
+# -- the pool: host ports handed out by ssh_port=auto and ports=N ------------------------------
+
+MAX_BLOCK = 1000  # ports=N and /ports/free?count=N take at most this many
+
+
+@dataclass(frozen=True)
+class PortRequest:
+    """Forwards wanted for a container: ``count`` host ports from ``host_port`` (None: the first
+    free block of the pool) to the container's ``container_port``.. (None: the same numbers),
+    one rule per protocol."""
+
+    host_port: int = None
+    count: int = 1
+    container_port: int = None
+    protocols: tuple = ("tcp",)
+
+
+def parse_port_pool(spec):
+    """``PORT_POOL`` (``start-end``, ASCII digits, 1-65535) -> ``(start, end)``; a ``SettingError``
+    (the service refuses to start) for anything else."""
+    from ..config import SettingError
+
+    text = str(spec).replace(" ", "")
+    start_text, dash, end_text = text.partition("-")
+    if not dash:
+        start_text = end_text = text
+    if not all(part.isascii() and part.isdigit() and len(part) <= 5 for part in (start_text, end_text)):
+        raise SettingError(f"PORT_POOL={spec!r}: a range start-end of host ports is needed, e.g. 20000-59999")
+    start, end = int(start_text), int(end_text)
+    if not 1 <= start <= end <= 65535:
+        raise SettingError(f"PORT_POOL={spec!r}: ports 1-65535 with start <= end are needed")
+    return start, end
+
+
+def first_free_block(pool_start, pool_end, count, taken_points, taken_ranges):
+    """The first ``start`` with ``start..start+count-1`` inside the pool and clear of every taken
+    port and range, or None. Pure: ``taken_points`` are ports, ``taken_ranges`` ``(first, last)``."""
+    blocked = sorted([(port, port) for port in taken_points if pool_start <= port <= pool_end]
+                     + [(max(first, pool_start), min(last, pool_end)) for first, last in taken_ranges
+                        if first <= pool_end and last >= pool_start])
+    candidate = pool_start
+    for first, last in blocked:
+        if first - candidate >= count:
+            break
+        candidate = max(candidate, last + 1)
+    return candidate if candidate + count - 1 <= pool_end else None
+
+
+class PortPool:
+    """Consecutive host ports of ``PORT_POOL`` that nothing holds: not reserved, not in a NAT rule
+    of the database (either protocol, ranges included), not listened on by a host program (tcp
+    or udp). ``free_block`` only reads; the NAT rule service calls it inside the write
+    transaction that inserts the rules, so two creates never get the same ports."""
+
+    def __init__(self, config, policy):
+        self.start, self.end = parse_port_pool(config.get("PORT_POOL", "20000-59999"))
+        self.policy = policy
+
+    def free_block(self, conn, count):
+        """``(start, end)`` of the first ``count`` consecutive free ports; ``Conflict`` when none."""
+        rows = conn.execute(
+            "SELECT host_port, host_port_end FROM nat_rules WHERE host_port <= ? AND host_port_end >= ?",
+            (self.end, self.start),
+        ).fetchall()
+        listening = set(host_sockets.listeners("tcp")) | set(host_sockets.listeners("udp"))
+        start = first_free_block(self.start, self.end, count, self.policy.reserved | listening,
+                                 [(row[0], row[1]) for row in rows])
+        if start is None:
+            raise Conflict(N_("The port pool {pool} has no {count} consecutive free ports left"),
+                           pool=f"{self.start}-{self.end}", count=count)
+        return start, start + count - 1
