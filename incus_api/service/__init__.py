@@ -4,6 +4,7 @@ Nothing here knows about HTTP; the ``api`` and ``dashboard`` blueprints call the
 """
 from dataclasses import dataclass
 
+from ..dhcp_leases import lease_file
 from .audit_log import AuditLogService
 from .containers import ContainerService
 from .doctor import Doctor
@@ -33,7 +34,9 @@ class Services:
 
 def build_services(incus, nat, db, config):
     audit_log = AuditLogService(db=db, config=config)
-    nic_guard = NicGuard(incus, bridge=config.get("INCUS_BRIDGE", "incusbr0"), isolate=config.get("ISOLATE_CONTAINERS", True))
+    bridge = config.get("INCUS_BRIDGE", "incusbr0")
+    nic_guard = NicGuard(incus, bridge=bridge, isolate=config.get("ISOLATE_CONTAINERS", True),
+                         lease_file=lease_file(config.get("INCUS_SOCKET", "/var/lib/incus/unix.socket"), bridge))
     port_policy = PortPolicy(config)
     nat_rules = NatRuleService(nat=nat, db=db, nic_guard=nic_guard, port_policy=port_policy)
     nat_sync = NatSync(nat_rules, audit_log=audit_log)

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 
+from .. import dhcp_leases
 from ..exceptions import BadInput, NotFound
 from ..i18n import N_
 from .addresses import BridgeNetwork, assigned_ipv4, bridge_nic, ipv4_by_hwaddr, used_ipv4
@@ -49,10 +50,11 @@ class _Cached:
 
 
 class NicGuard:
-    def __init__(self, incus, bridge, isolate=True):
+    def __init__(self, incus, bridge, isolate=True, lease_file=None):
         self.incus = incus
         self.bridge = bridge
         self.isolate = isolate
+        self.lease_file = lease_file  # dnsmasq's own file: it also holds leases of deleted containers
         self._allocating = threading.Lock()
         self._pending = set()  # addresses chosen for creates that Incus has not recorded yet
         self._network = _Cached(self._read_network, NETWORK_CACHE_SECONDS)
@@ -91,6 +93,8 @@ class NicGuard:
             # Read inside the lock: a create that finished has left the pending set only after
             # Incus recorded its address, so every address is either pending or listed here.
             used = used_ipv4(self.incus.instances(), network, self._leases.get(fresh=True)) | self._pending
+            if self.lease_file:
+                used |= dhcp_leases.leased_addresses(self.lease_file)
             address = network.first_free(used)
             if address is None:
                 raise BadInput(N_("The bridge {bridge} has no free IPv4 address left"), bridge=self.bridge)

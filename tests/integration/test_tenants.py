@@ -70,6 +70,20 @@ def test_create_pins_a_distinct_address_and_filters_the_nic_from_the_first_start
         assert wait_for_ipv4(name) == address
 
 
+def test_a_new_container_never_gets_an_address_dnsmasq_still_leases_to_a_deleted_one(api, container_name, busybox_image):
+    gone = container_name()
+    incus_cli("launch", busybox_image, gone)
+    stale = wait_for_ipv4(gone)
+    incus_cli("delete", "--force", gone)  # dnsmasq keeps its lease for an hour; Incus' API no longer lists it
+    made = [container_name() for _ in range(3)]
+    for name in made:
+        create(api, name, busybox_image)
+    pinned = [nic(name)["ipv4.address"] for name in made]
+    assert stale not in pinned
+    for name, address in zip(made, pinned):
+        assert wait_for_ipv4(name) == address
+
+
 def test_a_container_that_changes_its_address_moves_nothing(api, app, runner, container_name, busybox_image, test_host):
     name = container_name()
     create(api, name, busybox_image)
