@@ -8,7 +8,9 @@ from ..exceptions import BadInput
 from ..i18n import N_
 from ..schemas import Param, route
 from ..schemas.params import IMAGE, NAME, NEW_NAME, PORTS_SCHEMA, RULE, SSH_KEY, optional_password
+from ..schemas.plan import CREATE_PLAN_PARAMS, LIMITS_SCHEMA
 from ..schemas.sale import ENDPOINT, PORTS_PARAM, SSH_PORT_PARAM
+from ..service.plans import Plan
 from . import bp
 
 
@@ -23,7 +25,7 @@ def success(message, **fields):
 @route(bp, "POST", "/container/create", "Create and start a container: a sale in one call", [
     NEW_NAME, IMAGE,
     optional_password("Optional root password (one line), fed to chpasswd on its stdin."),
-    SSH_KEY, SSH_PORT_PARAM, PORTS_PARAM,
+    SSH_KEY, SSH_PORT_PARAM, PORTS_PARAM, *CREATE_PLAN_PARAMS,
 ], answer={
     "name": {"type": "string"}, "container_status": {"type": "string"}, "ip": {"type": ["string", "null"]},
     "password": {"type": "string", "description": (
@@ -33,16 +35,19 @@ def success(message, **fields):
     "ports": {"type": "object", "required": ["start", "end"], "description": "Only with `ports`: the host ports.",
               "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}}},
     "nat_rules": {"type": "array", "items": RULE},
+    "limits": {**LIMITS_SCHEMA, "description": "The limits as applied (the plan's, or the profile's)."},
 }, errors=(400, 401, 409, 413, 500, 503, 504), description=(
     "The container gets a free address of the bridge pinned, MAC/IPv4 filtering and port isolation "
     "from its first start. Without `password` and `ssh_key`, a random password is generated and answered. "
-    "`ssh_port` and `ports` take host ports from PORT_POOL inside the transaction that writes their rules, so "
+    "A plan (`cpu`, `memory`, `swap`, `disk`, `ingress`, `egress`, `processes`, `profile`, `storage_pool`) is "
+    "applied in the create request itself. `ssh_port` and `ports` take host ports from PORT_POOL inside the "
+    "transaction that writes their rules, so "
     "concurrent creates never share a port. All or nothing: when a step fails (the container, its "
     "credentials, the forwards), every earlier step is undone and the error names the step (`step`: ports, "
     "create, forwards, details)."))
-def create_container(name, image, password, ssh_key, ssh_port, ports):
+def create_container(name, image, password, ssh_key, ssh_port, ports, **plan_values):
     sale = services().provisioning.create(name, image, password=password, ssh_key=ssh_key,
-                                          ssh_port=ssh_port, ports=ports)
+                                          ssh_port=ssh_port, ports=ports, plan=Plan.from_values(**plan_values))
     info = sale.info
     # A generated password is in this answer only: never logged, stored or shown again.
     extra = {"password": sale.password} if sale.password is not None else {}
@@ -52,7 +57,8 @@ def create_container(name, image, password, ssh_key, ssh_port, ports):
         extra["ports"] = sale.ports
     return success(
         _("Container %(name)s created and running", name=name),
-        name=name, container_status=info["status"], ip=info["ip"], nat_rules=sale.nat_rules, **extra,
+        name=name, container_status=info["status"], ip=info["ip"], limits=info.get("limits"),
+        nat_rules=sale.nat_rules, **extra,
     )
 
 

@@ -96,6 +96,7 @@ class ContainerService:
                 "image": config.get("image.description") or config.get("volatile.base_image", "")[:12],
                 "created_at": instance.get("created_at"),
                 "nat_rules": nat_counts.get(instance["name"], 0),
+                "limits": limits_of(instance, self.limits.bridge),
             })
         self._remember_list(rows)
         return rows, True
@@ -138,7 +139,7 @@ class ContainerService:
         try:
             # Its address pinned and its NIC filtered from the first start: no window in which
             # the container could take another address or answer for a neighbour's.
-            with self.nic_guard.new_nic() as devices:
+            with self.nic_guard.new_nic(settings.profiles if settings else None) as devices:
                 if settings is None:
                     self.incus.create(name, source, start=True, devices=devices)
                 else:

@@ -83,8 +83,9 @@ class NicGuard:
     # -- create -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def new_nic(self):
-        """``{device name: NIC device}`` for a new container: a free address of the bridge pinned,
+    def new_nic(self, profiles=None):
+        """``{device name: NIC device}`` for a new container (made with ``profiles``, by default
+        Incus's ``default``): a free address of the bridge pinned,
         the filters on. The address stays reserved while the block creates the container, so
         that two creates never choose the same one (Incus does not refuse a duplicate
         ``ipv4.address``)."""
@@ -100,19 +101,21 @@ class NicGuard:
                 raise BadInput(N_("The bridge {bridge} has no free IPv4 address left"), bridge=self.bridge)
             self._pending.add(address)
         try:
-            device_name = self._profile_nic_name()
+            device_name = self._profile_nic_name(profiles or ["default"])
             yield {device_name: {"type": "nic", "network": self.bridge, "name": device_name,
                                  "ipv4.address": address, **self.security}}
         finally:
             with self._allocating:
                 self._pending.discard(address)
 
-    def _profile_nic_name(self):
-        """The name of the default profile's NIC on the bridge (so ours replaces it, not adds one)."""
-        profile = self.incus.profile("default")
-        for device_name, device in sorted((profile.get("devices") or {}).items()):
-            if device.get("type") == "nic" and device.get("network") == self.bridge:
-                return device_name
+    def _profile_nic_name(self, profiles):
+        """The name the profiles give their NIC on the bridge (the last profile wins, as in
+        Incus), so that ours replaces it rather than adding a second one."""
+        for profile_name in reversed(profiles):
+            devices = self.incus.profile(profile_name).get("devices") or {}
+            for device_name, device in sorted(devices.items()):
+                if device.get("type") == "nic" and device.get("network") == self.bridge:
+                    return device_name
         return "eth0"
 
     # -- existing containers ----------------------------------------------------------------

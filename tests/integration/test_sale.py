@@ -75,8 +75,8 @@ def pinned_addresses(app, monkeypatch):
     chosen = []
 
     @contextlib.contextmanager
-    def new_nic():
-        with real() as devices:
+    def new_nic(profiles=None):
+        with real(profiles) as devices:
             chosen.extend(device["ipv4.address"] for device in devices.values())
             yield devices
 
@@ -333,3 +333,32 @@ def test_all_rules_host_wide(api, container_name, busybox_image):
     rules = api.get("/nat_rules").get_json()["rules"]
     assert sorted({r["container_name"] for r in rules}) == sorted([first, second])
     assert len(rules) == 3
+
+
+# -- with a plan -------------------------------------------------------------------------------
+
+def test_a_plan_with_ports_answers_its_limits(api, container_name, busybox_image):
+    name = container_name()
+    response = create(api, name, cpu="1", memory="256MiB", processes="200", ssh_port="auto", ports="2")
+    body = response.get_json()
+    assert response.status_code == 200, body
+    assert body["limits"]["cpu"] == 1 and body["limits"]["memory"] == "256MiB" and body["limits"]["processes"] == 200
+    assert body["ssh"]["port"] and body["ports"]["end"] - body["ports"]["start"] == 1
+    listed = api.get(f"/containers?q={name}").get_json()["containers"]
+    assert [c["name"] for c in listed] == [name]
+    assert listed[0]["limits"]["memory"] == "256MiB" and listed[0]["nat_rules"] == 3
+
+
+def test_a_refused_plan_leaves_no_container_and_no_rule(api, app, container_name, busybox_image):
+    pool = incus_cli("profile", "device", "get", "default", "root", "pool").stdout.strip()
+    driver = incus_cli("storage", "get", pool, "driver", check=False).stdout.strip() or \
+        json.loads(incus_cli("query", f"/1.0/storage-pools/{pool}").stdout)["driver"]
+    if driver != "dir":
+        pytest.skip(f"the default pool {pool} is {driver}: it can enforce a disk size")
+    name = container_name()
+    response = create(api, name, disk="1GiB", ssh_port="auto", ports="3")
+    body = response.get_json()
+    assert response.status_code == 400, body
+    assert body["step"] == "create" and "dir" in body["message"]
+    assert incus_cli("info", name, check=False).returncode != 0
+    assert api.get("/nat_rules").get_json()["rules"] == [] and forwarded_ports(app) == []

@@ -100,7 +100,7 @@ class FakeDb:
 
 class FakeNicGuard:
     @contextlib.contextmanager
-    def new_nic(self):
+    def new_nic(self, profiles=None):
         yield {}
 
     def assigned(self, instance, network=None):
