@@ -38,7 +38,8 @@ bash install_incus.sh "$@"
 # The small local image (busybox, httpd on :80), so that the README's first container works on a
 # fresh host without a download of images: imported as "busybox" unless that alias exists. For
 # SSH: bash image/debian12.sh (alias debian12-ssh), or image=images:debian/12 when online.
-if ! incus image alias list -f csv | cut -d, -f1 | grep -qx busybox; then
+image_aliases=$(incus image alias list -f csv | cut -d, -f1)
+if ! grep -qx busybox <<<"$image_aliases"; then
     bash image/busybox.sh busybox || log "the busybox image could not be imported (run: bash image/busybox.sh)"
 fi
 

@@ -278,7 +278,7 @@ def test_containers_list_filters_and_order(api, container_name, busybox_image):
     prefix = names[0].rsplit("-", 1)[0]  # t-<this test>: only this test's containers
     for name in names:
         assert create(api, name).status_code == 200
-    assert api.post(f"/container/{names[0]}/action", data={"action": "stop"}).status_code == 200
+    assert api.post(f"/container/{names[0]}/action", data={"action": "suspend"}).status_code == 200
 
     body = api.get(f"/containers?q={prefix}").get_json()
     assert body["live_data_available"] is True
@@ -288,6 +288,7 @@ def test_containers_list_filters_and_order(api, container_name, busybox_image):
     assert by_name[names[0]]["status"] == "Stopped" and by_name[names[0]]["ipv4"] is None
     assert by_name[names[1]]["status"] == "Running" and by_name[names[1]]["ipv4"]
     assert all(c["nat_rules"] == 0 and c["created_at"] and c["image"] for c in listed)
+    assert [c["suspended"] for c in listed] == [name == names[0] for name in sorted(names)]
     everything = [c["name"] for c in api.get("/containers").get_json()["containers"]]
     assert everything == sorted(everything) and set(names) <= set(everything)
 
