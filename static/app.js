@@ -293,11 +293,14 @@
       button.textContent = t('copied');
       setTimeout(function () { button.textContent = label; }, 1500);
     };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(field.value).then(done);
-    } else {
+    var fallback = function () {
       field.select();
       try { document.execCommand('copy'); done(); } catch (e) { /* the text stays selected */ }
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, fallback);
+    } else {
+      fallback();
     }
   }
 
@@ -396,6 +399,85 @@
     });
   }
 
+  /* The plan fields filled in (the others are not sent: the service keeps or omits them). */
+  function planFields(form, fields) {
+    form.querySelectorAll('[data-plan] input, [data-plan] select').forEach(function (input) {
+      var value = input.value.trim();
+      if (value) { fields[input.name] = value; }
+    });
+    return fields;
+  }
+
+  function clearPlan(form) {
+    form.querySelectorAll('[data-plan] input, [data-plan] select').forEach(function (input) { input.value = ''; });
+  }
+
+  function hostPort(host, port) {
+    if (!host) { return String(port); }
+    return (host.indexOf(':') >= 0 ? '[' + host + ']' : host) + ':' + port;
+  }
+
+  /* What the customer needs, from the create answer, shown this once with a copy button: the
+     SSH address, the generated password, the port range. Kept nowhere. */
+  function connectionDetails(result) {
+    var items = [];
+    if (result.ssh) {
+      items.push([t('ssh'), hostPort(result.ssh.host, result.ssh.port)]);
+      items.push([t('ssh_command'), 'ssh -p ' + result.ssh.port + ' root@' + (result.ssh.host || '')]);
+    }
+    if (result.password) { items.push([t('password'), result.password, 'data-generated-password']); }
+    if (result.ports) {
+      items.push([t('ports'), ports(result.ports.start, result.ports.end) + ' (TCP/UDP)']);
+    }
+    if (!items.length) { return null; }
+    var id = 'connection-' + Date.now();
+    var text = items.map(function (item) { return item[0] + ': ' + item[1]; }).join('\n');
+    var list = el('dl', {}, []);
+    items.forEach(function (item) {
+      list.appendChild(el('dt', {}, [item[0]]));
+      var attrs = { 'data-detail': item[0] };
+      if (item[2]) { attrs[item[2]] = ''; }
+      list.appendChild(el('dd', attrs, [item[1]]));
+    });
+    /* the plain text that the copy button copies */
+    var area = el('textarea', { id: id, rows: String(items.length), readonly: '', 'class': 'sr-only', tabindex: '-1',
+                                'aria-hidden': 'true', 'data-connection-text': '' }, []);
+    area.value = text;
+    return el('div', { 'class': 'connection', 'data-connection': '' }, [
+      el('strong', {}, [t('connection')]), list, area,
+      el('div', {}, [el('button', { type: 'button', 'class': 'btn small', 'data-copy': '#' + id }, [t('copy')])]),
+      el('small', { 'class': 'muted' }, [t('connection_once')])
+    ]);
+  }
+
+  /* Change limits: only the fields filled in */
+  function setupLimits(form) {
+    var name = form.getAttribute('data-name');
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var fields = planFields(form, {});
+      if (!Object.keys(fields).length) {
+        showResult(form, { status: 'error', message: t('limits_required') });
+        return;
+      }
+      var button = form.querySelector('button[type=submit]');
+      setBusy(button, true);
+      api('POST', url('limits', name), fields).then(function (result) {
+        setBusy(button, false);
+        if (result.status === 'success') {
+          clearPlan(form);
+          /* the placeholders show the limits Incus now holds */
+          Object.keys(result.limits || {}).forEach(function (key) {
+            var input = form.querySelector('[data-plan] input[name="' + key + '"]');
+            if (input && result.limits[key] !== null) { input.placeholder = String(result.limits[key]); }
+          });
+        }
+        showResult(form, result);
+        return refreshAll();
+      });
+    });
+  }
+
   /* Create form: name + image (local alias or remote:alias), progress while Incus works. */
   function setupCreate(form) {
     var imageOf = imagePicker(form);
@@ -419,7 +501,7 @@
       progress.hidden = false;
       button.disabled = true;
       form.querySelector('[data-result]').textContent = '';
-      var fields = { name: name, image: image };
+      var fields = planFields(form, { name: name, image: image });
       if (form.elements.password && form.elements.password.value) { fields.password = form.elements.password.value; }
       if (form.elements.ssh_key && form.elements.ssh_key.value.trim()) { fields.ssh_key = form.elements.ssh_key.value; }
       api('POST', urls.create, fields).then(function (result) {
@@ -430,10 +512,9 @@
         if (result.status === 'success') {
           extra.push(el('a', { href: url('container', result.name || name) }, [t('open') + ' →']));
           /* A generated root password comes in this answer only: shown once, kept nowhere */
-          if (result.password) {
-            extra.push(el('span', { 'class': 'generated-password' }, [
-              t('generated_password') + ' ', el('code', { 'data-generated-password': '' }, [result.password])]));
-          }
+          var details = connectionDetails(result);  /* the generated password is among them */
+          if (details) { extra.push(details); }
+          clearPlan(form);
           form.elements.name.value = '';
           if (form.elements.password) { form.elements.password.value = ''; }
           if (form.elements.ssh_key) { form.elements.ssh_key.value = ''; }
@@ -627,6 +708,7 @@
   document.querySelectorAll('[data-create-form]').forEach(setupCreate);
   document.querySelectorAll('[data-exec-form]').forEach(setupExec);
   document.querySelectorAll('[data-reinstall-form]').forEach(setupReinstall);
+  document.querySelectorAll('[data-limits-form]').forEach(setupLimits);
   document.querySelectorAll('[data-nat-form]').forEach(setupNat);
   document.querySelectorAll('[data-password-form]').forEach(setupPassword);
   document.querySelectorAll('[data-import-form]').forEach(setupImport);

@@ -1,4 +1,5 @@
 """Template filters and labels of the dashboard."""
+import re
 from datetime import datetime, timezone
 
 from flask_babel import format_decimal, lazy_gettext as _l
@@ -75,3 +76,27 @@ def seconds(nanoseconds):
 def host_port_filter(host, port):
     """``203.0.113.5:20000`` (``[2001:db8::1]:20000`` for IPv6): what a customer connects to."""
     return host_port(host, port)
+
+
+SIZE_TEXT = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,6}))?\s*([kKMGTPE]i?B|B)?", re.ASCII)
+SIZE_FACTORS = {None: 1, "B": 1, "kB": 1000, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+                "PB": 1000**5, "EB": 1000**6, "KiB": 1024, "kiB": 1024, "MiB": 1024**2, "GiB": 1024**3,
+                "TiB": 1024**4, "PiB": 1024**5, "EiB": 1024**6}
+
+
+@bp.app_template_filter("size_bytes")
+def size_bytes(text):
+    """Bytes of an Incus size (``512MiB``, ``1GB``); ``None`` for anything else (``50%``)."""
+    match = SIZE_TEXT.fullmatch(str(text or "").strip())
+    if not match or match.group(3) not in SIZE_FACTORS:
+        return None
+    whole, fraction, unit = match.groups()
+    return int((int(whole) + (int(fraction) / 10 ** len(fraction) if fraction else 0)) * SIZE_FACTORS[unit])
+
+
+@bp.app_template_filter("percent")
+def percent(used, limit):
+    """``used`` of ``limit`` in whole percent for a meter (0-100), ``None`` when either is unknown."""
+    if used is None or not limit:
+        return None
+    return max(0, min(100, round(used * 100 / limit)))

@@ -1,6 +1,7 @@
 """The container page follows the state and fits; the list searches and sorts in the browser."""
 import random
 import re
+import subprocess
 import time
 
 from playwright.sync_api import expect
@@ -217,3 +218,87 @@ def test_suspend_unsuspend_and_reinstall_from_the_page(logged_in, make_container
     run("cat /root/marker")
     expect(exec_form.locator("[data-stderr]")).to_be_visible()
     expect(exec_form.locator("[data-exit-code]")).not_to_have_text("退出码 0")
+
+
+def incus_config(name, key):
+    return subprocess.run(["incus", "config", "get", name, key], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_create_with_a_plan_shows_the_connection_details_once(logged_in, container_name, busybox_image, app):
+    page = logged_in
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    app.config["PUBLIC_HOST"] = PUBLIC
+    name = container_name()
+    form = page.locator("[data-create-form]")
+    if not form.locator("input[name=name]").is_visible():
+        page.click(".create-card summary")
+    form.locator("input[name=name]").fill(name)
+    form.locator("select[name=image_choice]").select_option(busybox_image)
+    form.locator("[data-plan-details] summary").click()
+    plan = form.locator("[data-plan]")
+    for field, value in (("cpu", "1"), ("memory", "256MiB"), ("processes", "100"), ("ssh_port", "auto"), ("ports", "3")):
+        plan.locator(f"input[name={field}]").fill(value)
+    screenshot(page, "create-plan", full_page=False)
+    form.locator("button[type=submit]").click()
+    expect(form.locator("[data-result] .alert.success")).to_contain_text(name, timeout=120_000)
+
+    details = form.locator("[data-connection]")
+    expect(details).to_be_visible()
+    ssh = details.locator("dd").nth(0).inner_text()
+    assert re.fullmatch(rf"{re.escape(PUBLIC)}:\d+", ssh), ssh
+    ssh_port = int(ssh.rsplit(":", 1)[1])
+    password = form.locator("[data-generated-password]").inner_text()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{16}", password)
+    start, end = map(int, re.fullmatch(r"(\d+)-(\d+) \(TCP/UDP\)", details.locator("dd").nth(3).inner_text()).groups())
+    assert end - start == 2
+    text = details.locator("[data-connection-text]").input_value()
+    assert password in text and f"ssh -p {ssh_port} root@{PUBLIC}" in text
+    details.locator("[data-copy]").click()
+    assert page.evaluate("navigator.clipboard.readText()") == text
+    screenshot(page, "create-details", full_page=False)
+    # the same service as the API: the limits are in Incus
+    assert incus_config(name, "limits.memory") == "256MiB"
+    assert incus_config(name, "limits.processes") == "100"
+    assert incus_config(name, "limits.cpu") == "1"
+
+    # shown once: not after a reload, not on the container's page
+    page.reload()
+    expect(page.locator("[data-connection]")).to_have_count(0)
+    assert password not in page.content()
+    page.goto(f"{page.base}/containers/{name}")
+    assert password not in page.content()
+    expect(page.locator("#nat")).to_contain_text(f"{PUBLIC}:{ssh_port}/tcp")
+
+    # the limits against the usage
+    limits = page.locator("#overview [data-limits]")
+    expect(limits.locator("[data-limit=memory] [data-limit-value]")).to_have_text("256.0 MiB")
+    expect(limits.locator("[data-limit=memory] meter")).to_have_count(1)
+    expect(limits.locator("[data-limit=processes] [data-limit-value]")).to_have_text("100")
+    used = int(limits.locator("[data-limit=processes] [data-used]").inner_text())
+    assert 1 <= used <= 100
+    expect(limits.locator("[data-limit=cpu]")).to_contain_text("1")
+
+    # change them live through the limits form
+    form = page.locator("[data-limits-form]")
+    expect(form.locator("input[name=memory]")).to_have_attribute("placeholder", "256MiB")
+    form.locator("button[type=submit]").click()  # nothing filled in: said so, nothing sent
+    expect(form.locator("[data-result] .alert.error")).to_be_visible()
+    form.locator("input[name=memory]").fill("512MiB")
+    form.locator("input[name=processes]").fill("abc")
+    form.locator("button[type=submit]").click()
+    expect(form.locator("[data-result] .alert.error")).to_contain_text("processes")
+    assert incus_config(name, "limits.memory") == "256MiB"  # nothing changed
+    form.locator("input[name=processes]").fill("200")
+    form.locator("button[type=submit]").click()
+    expect(form.locator("[data-result] .alert.success")).to_be_visible()
+    expect(limits.locator("[data-limit=memory] [data-limit-value]")).to_have_text("512.0 MiB")
+    expect(limits.locator("[data-limit=processes] [data-limit-value]")).to_have_text("200")
+    assert incus_config(name, "limits.memory") == "512MiB"
+    expect(form.locator("input[name=memory]")).to_have_attribute("placeholder", "512MiB")
+    assert incus_config(name, "limits.processes") == "200"
+    expect(overview_state(page)).to_have_attribute("data-state", "Running")
+    screenshot(page, "container", full_page=True)
+
+
+def overview_state(page):
+    return page.locator("#overview [data-state]")
