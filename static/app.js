@@ -174,7 +174,7 @@
     var counter = region.querySelector('[data-count-shown]');
     if (counter) {
       counter.hidden = !query;
-      counter.textContent = query ? t('shown', { shown: shown, total: rows.length }) : '';
+      counter.textContent = query ? '· ' + t('shown', { shown: shown, total: rows.length }) : '';
     }
     var empty = region.querySelector('[data-filter-empty]');
     if (empty) { empty.hidden = !query || shown > 0; }

@@ -59,7 +59,7 @@ def test_container_lifecycle(logged_in, container_name, busybox_image):
     # create: name + the local image picked in the list
     form = page.locator("[data-create-form]")
     if not form.locator("input[name=name]").is_visible():
-        page.click(".create-card summary")
+        page.click(".create-card > summary")
     form.locator("input[name=name]").fill(name)
     form.locator("select[name=image_choice]").select_option(busybox_image)
     form.locator("button[type=submit]").click()
@@ -74,7 +74,7 @@ def test_container_lifecycle(logged_in, container_name, busybox_image):
     expect(row.locator(".badge")).to_have_text("运行中")
     ip = row.locator("td.ip").inner_text().strip()
     assert ip == wait_for_ipv4(name)
-    screenshot(page, "containers")
+    screenshot(page, "containers", full_page=False)  # the first screen: the host may hold hundreds
 
     # the container's page: info, command runner, NAT rules
     row.locator("td.name a").click()

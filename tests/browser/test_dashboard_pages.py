@@ -53,7 +53,6 @@ def test_container_page_buttons_follow_state_and_rules_fit(logged_in, make_conta
         assert inside(rows.nth(i).locator("td").nth(2).bounding_box(), card_box)
     wrap = card.locator(".table-wrap")
     assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth"), "the NAT table scrolls sideways"
-    screenshot(page, "container-1280", full_page=False)
 
     # stopped: Start only; started again: Stop and Restart
     tools.locator("[data-action=stop]").click()
@@ -153,8 +152,8 @@ def test_list_of_200_containers_stays_usable(logged_in, make_container, app, mon
     assert took < 500, f"search and two sorts took {took:.0f} ms"
     expect(page.locator("#container-list tbody tr:visible")).to_have_count(10)
     expect(page.locator("[data-count-shown]")).to_contain_text("10")
-    page.locator("[data-list-filter]").fill("")
     screenshot(page, "containers-200", full_page=False)
+    page.locator("[data-list-filter]").fill("")
     # the list's auto-refresh and the Refresh button: again the two requests, no per-row call
     page.click("[data-refresh='#container-list']")
     expect(page.locator("[data-updated]")).not_to_be_empty()
@@ -231,14 +230,13 @@ def test_create_with_a_plan_shows_the_connection_details_once(logged_in, contain
     name = container_name()
     form = page.locator("[data-create-form]")
     if not form.locator("input[name=name]").is_visible():
-        page.click(".create-card summary")
+        page.click(".create-card > summary")
     form.locator("input[name=name]").fill(name)
     form.locator("select[name=image_choice]").select_option(busybox_image)
     form.locator("[data-plan-details] summary").click()
     plan = form.locator("[data-plan]")
     for field, value in (("cpu", "1"), ("memory", "256MiB"), ("processes", "100"), ("ssh_port", "auto"), ("ports", "3")):
         plan.locator(f"input[name={field}]").fill(value)
-    screenshot(page, "create-plan", full_page=False)
     form.locator("button[type=submit]").click()
     expect(form.locator("[data-result] .alert.success")).to_contain_text(name, timeout=120_000)
 
