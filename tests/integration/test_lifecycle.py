@@ -50,12 +50,13 @@ def test_suspend_blocks_start_restart_exec_password_and_reinstall_and_unsuspend_
     # the rule is kept, ready for unsuspend
     assert [rule["id"] for rule in api.get(f"/container/{name}/nat_rules").get_json()["rules"]] == [rule_id]
 
+    english = {"Accept-Language": "en"}  # the message's words are checked below
     refused = [
-        action(api, name, "start"),
-        action(api, name, "restart"),
-        action(api, name, "reinstall", image=busybox_image),
-        api.post(f"/container/{name}/exec", data={"command": "true"}),
-        api.post(f"/container/{name}/password", data={"password": "N3w-secret"}),
+        api.post(f"/container/{name}/action", data={"action": "start"}, headers=english),
+        api.post(f"/container/{name}/action", data={"action": "restart"}, headers=english),
+        api.post(f"/container/{name}/action", data={"action": "reinstall", "image": busybox_image}, headers=english),
+        api.post(f"/container/{name}/exec", data={"command": "true"}, headers=english),
+        api.post(f"/container/{name}/password", data={"password": "N3w-secret"}, headers=english),
     ]
     for response in refused:
         assert response.status_code == 409, response.get_json()
