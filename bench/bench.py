@@ -82,6 +82,12 @@ def clock(fn, *args):
     return (time.perf_counter() - started) * 1000
 
 
+def timed_in_turn(i, calls):
+    """Time each ``(call, samples)`` once; which goes first alternates with ``i`` (same noise for both)."""
+    for call, samples in (reversed(calls) if i % 2 else calls):
+        samples.append(clock(call))
+
+
 # -- the floor: raw Incus REST over the unix socket -------------------------------------------
 
 class Floor:
@@ -135,9 +141,9 @@ class Floor:
             metadata = self.wait(response)
         return metadata.get("return")
 
-    def create(self, name, image="busybox", start=True, devices=None):
+    def create(self, name, image="busybox", start=True, devices=None, config=None):
         body = {"name": name, "type": "container", "source": {"type": "image", "alias": image}, "start": start,
-                "devices": devices or {}}
+                "devices": devices or {}, "config": config or {}}
         self.wait(self.api.instances.post(json=body))
 
     def guarded_nic(self):
@@ -250,8 +256,11 @@ class ApiClient:
     def action(self, name, action):
         return self.call("POST", f"/container/{name}/action", data={"action": action})
 
-    def create(self, name, image="busybox"):
-        return self.call("POST", "/container/create", data={"name": name, "image": image})
+    def create(self, name, image="busybox", **plan):
+        return self.call("POST", "/container/create", data={"name": name, "image": image, **plan})
+
+    def containers(self):
+        return self.call("GET", "/containers")
 
     def add_rule(self, name, host_port, container_port=80, protocol="tcp"):
         return self.call("POST", f"/container/{name}/add_nat_rule",
@@ -347,23 +356,32 @@ class RawNat:
         self.iptc = iptc
         self.nat = NatTable(BENCH_TAG + "floor-")
 
-    def _change(self, forward, method):
+    def _change(self, forwards, method):
         with xtables_locked():
             table = self.iptc.Table("nat")
             table.autocommit = False
             try:
                 table.refresh()
-                getattr(self.iptc.Chain(table, CHAIN), method)(self.nat.rule_for(forward))
+                chain = self.iptc.Chain(table, CHAIN)
+                for forward in forwards:
+                    getattr(chain, method)(self.nat.rule_for(forward))
                 table.commit()
             finally:
                 table.close()
                 table.autocommit = True
 
     def add(self, forward):
-        self._change(forward, "append_rule")
+        self._change([forward], "append_rule")
 
     def delete(self, forward):
-        self._change(forward, "delete_rule")
+        self._change([forward], "delete_rule")
+
+    def add_many(self, forwards):
+        """What a sale's rules cost at the floor: one read and one write of the table for all."""
+        self._change(forwards, "append_rule")
+
+    def delete_many(self, forwards):
+        self._change(forwards, "delete_rule")
 
 
 # -- containers ------------------------------------------------------------------------------
@@ -494,7 +512,8 @@ class Run:
         for step, measure in (("info+exec", self.measure_info_exec), ("dashboard", self.measure_dashboard),
                               ("nat", lambda: self.measure_nat(filler=0)),
                               ("nat with filler", lambda: self.measure_nat(filler=self.args.rules)),
-                              ("start/stop", self.measure_state_changes), ("create/delete", self.measure_create)):
+                              ("start/stop", self.measure_state_changes), ("create/delete", self.measure_create),
+                              ("create with a plan", self.measure_create_with_plan), ("GET /containers", self.measure_listing)):
             measure()
             trace[step] = round(self.service.memory_kb() / 1024, 1)
         log(f"  RSS after each step (MB): {trace}")
@@ -632,23 +651,57 @@ class Run:
         for i in range(n):
             mine, floors = f"{TMP_PREFIX}{token}-s{i}", f"{TMP_PREFIX}{token}-f{i}"
             floor_nic = self.floor.guarded_nic()
-            order = [(lambda: self.api.create(mine), create_s),
-                     (lambda: self.floor.create(floors, devices=floor_nic), create_f)]
-            if i % 2:
-                order.reverse()
-            for call, samples in order:
-                samples.append(clock(call))
+            timed_in_turn(i, [(lambda: self.api.create(mine), create_s),
+                              (lambda: self.floor.create(floors, devices=floor_nic), create_f)])
             self.wait_ready(mine)
             self.wait_ready(floors)
-            order = [(lambda: self.api.action(mine, "delete"), delete_s), (lambda: self.floor.delete(floors), delete_f)]
-            if i % 2:
-                order.reverse()
-            for call, samples in order:
-                samples.append(clock(call))
+            timed_in_turn(i, [(lambda: self.api.action(mine, "delete"), delete_s),
+                              (lambda: self.floor.delete(floors), delete_f)])
         self.row("create busybox to Running", create_s, create_f,
                  "POST /1.0/instances start:true with the same pinned, filtered NIC + wait",
                  "<= 500 ms", lambda s, r: s["median_ms"] <= 500)
         self.row("delete container", delete_s, delete_f, "PUT state stop force + DELETE + wait")
+
+    # A sale: plan + SSH port + 10 ports (the billing system's one call)
+
+    PLAN = {"cpu": "1", "memory": "256MiB", "processes": "200", "ssh_port": "auto", "ports": "10"}
+    PLAN_CONFIG = {"limits.cpu": "1", "limits.memory": "256MiB", "limits.processes": "200"}
+    SALE_FIRST_PORT = 40000  # the floor's 21 rules: 40000/tcp (ssh) and 40001-40010 tcp+udp
+
+    def measure_create_with_plan(self):
+        n = self.iterations(6)
+        create_s, create_f = [], []
+        token = secrets.token_hex(2)
+        raw = RawNat()
+        for i in range(n):
+            mine, floors = f"{TMP_PREFIX}{token}-p{i}", f"{TMP_PREFIX}{token}-q{i}"
+            floor_nic = self.floor.guarded_nic()
+            address = floor_nic["eth0"]["ipv4.address"]
+            forwards = [Forward(rule_id=95000, protocol="tcp", host_port=self.SALE_FIRST_PORT, container_ip=address,
+                                container_port=22)]
+            forwards += [Forward(rule_id=95001 + k, protocol=proto, host_port=self.SALE_FIRST_PORT + 1,
+                                 host_port_end=self.SALE_FIRST_PORT + 10, container_ip=address,
+                                 container_port=self.SALE_FIRST_PORT + 1)
+                         for k, proto in enumerate(("tcp", "udp"))]
+
+            def floor_sale():
+                self.floor.create(floors, devices=floor_nic, config=self.PLAN_CONFIG)
+                raw.add_many(forwards)
+
+            timed_in_turn(i, [(lambda: self.api.create(mine, **self.PLAN), create_s), (floor_sale, create_f)])
+            self.wait_ready(mine)
+            self.wait_ready(floors)
+            self.api.action(mine, "delete")
+            self.floor.delete(floors)
+            raw.delete_many(forwards)
+        self.row("create with a plan to Running (cpu, memory, processes, SSH port, 10 ports tcp+udp)", create_s,
+                 create_f, "POST /1.0/instances start:true with the same config and pinned, filtered NIC + wait,"
+                 " and the same DNAT rules in one table write", "<= 1.3x", lambda s, r: r <= 1.3)
+
+    def measure_listing(self):
+        n = self.iterations(20)
+        s, f = self.paired(lambda i: self.api.containers(), lambda i: self.floor.instances(), n)
+        self.row("GET /containers (every container)", s, f, "GET instances?recursion=1", "<= 2x", lambda s, r: r <= 2)
 
     def measure_concurrency(self):
         seconds = self.args.concurrency_seconds
