@@ -150,9 +150,8 @@ class Floor:
         """The NIC the service writes at create (a free address pinned, MAC/IPv4 filtering, port
         isolation), so that the floor's create does the same device work. Chosen untimed."""
         network = BridgeNetwork.from_incus(self.api.networks[self.bridge].get().json()["metadata"])
-        instances = self.api.instances.get(params={"recursion": 1}).json()["metadata"]
         leases = self.api.networks[self.bridge].leases.get().json()["metadata"]
-        used = used_ipv4(instances, network, leases)
+        used = used_ipv4(network, leases)
         # From the top of the subnet: the service's create, timed next to this one, takes from the bottom.
         address = next(str(h) for h in reversed(list(network.subnet.hosts())) if str(h) not in used)
         return {"eth0": {"type": "nic", "network": self.bridge, "name": "eth0", "ipv4.address": address,

@@ -80,12 +80,10 @@ def assigned_ipv4(instance, network, by_hwaddr):
     return leased if leased and network.usable(leased) else None
 
 
-def used_ipv4(instances, network, leases):
-    """Every address of the subnet that is taken: pinned on a NIC of any instance, leased, or the gateway."""
+def used_ipv4(network, leases):
+    """Every address of the subnet that is taken: the gateway, and each address in Incus's leases of
+    the network, which list every pinned ``ipv4.address`` (type "static", stopped instances' too)
+    beside the dynamic leases of existing instances."""
     used = {str(network.gateway)}
-    for instance in instances:
-        for device in (instance.get("expanded_devices") or {}).values():
-            if device.get("type") == "nic" and device.get("ipv4.address"):
-                used.add(device["ipv4.address"])
     used.update(lease["address"] for lease in leases or [] if "." in lease.get("address", ""))
     return used

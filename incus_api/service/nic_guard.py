@@ -59,6 +59,7 @@ class NicGuard:
         self._pending = set()  # addresses chosen for creates that Incus has not recorded yet
         self._network = _Cached(self._read_network, NETWORK_CACHE_SECONDS)
         self._leases = _Cached(self._read_leases, LEASES_CACHE_SECONDS)
+        self._nic_names = {}  # profiles -> (read at, NIC device name)
 
     FILTERS = {"security.mac_filtering": "true", "security.ipv4_filtering": "true"}
     ISOLATION = {"security.port_isolation": "true"}
@@ -93,7 +94,9 @@ class NicGuard:
         with self._allocating:
             # Read inside the lock: a create that finished has left the pending set only after
             # Incus recorded its address, so every address is either pending or listed here.
-            used = used_ipv4(self.incus.instances(), network, self._leases.get(fresh=True)) | self._pending
+            # Incus's leases hold every pinned address ("static", stopped instances' too) and the
+            # dynamic leases of existing instances; dnsmasq's file adds those of deleted ones.
+            used = used_ipv4(network, self._leases.get(fresh=True)) | self._pending
             if self.lease_file:
                 used |= dhcp_leases.leased_addresses(self.lease_file)
             address = network.first_free(used)
@@ -101,7 +104,7 @@ class NicGuard:
                 raise BadInput(N_("The bridge {bridge} has no free IPv4 address left"), bridge=self.bridge)
             self._pending.add(address)
         try:
-            device_name = self._profile_nic_name(profiles or ["default"])
+            device_name = self._profile_nic_name(tuple(profiles or ["default"]))
             yield {device_name: {"type": "nic", "network": self.bridge, "name": device_name,
                                  "ipv4.address": address, **self.security}}
         finally:
@@ -110,7 +113,14 @@ class NicGuard:
 
     def _profile_nic_name(self, profiles):
         """The name the profiles give their NIC on the bridge (the last profile wins, as in
-        Incus), so that ours replaces it rather than adding a second one."""
+        Incus), so that ours replaces it rather than adding a second one. Cached like the
+        network: a profile's answer lists every instance using it (24 ms with 200)."""
+        cached = self._nic_names.get(profiles)
+        if cached is None or time.monotonic() - cached[0] > NETWORK_CACHE_SECONDS:
+            cached = self._nic_names[profiles] = (time.monotonic(), self._read_profile_nic_name(profiles))
+        return cached[1]
+
+    def _read_profile_nic_name(self, profiles):
         for profile_name in reversed(profiles):
             devices = self.incus.profile(profile_name).get("devices") or {}
             for device_name, device in sorted(devices.items()):

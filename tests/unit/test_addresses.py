@@ -48,7 +48,8 @@ def test_only_the_nic_on_the_managed_bridge_counts():
 
 
 def test_a_new_container_gets_the_lowest_address_nobody_holds():
-    taken = used_ipv4([instance(**{"ipv4.address": "10.88.0.2"})], NETWORK, LEASES)
+    static = {"hostname": "web2", "hwaddr": "00:16:3e:aa:00:03", "address": "10.88.0.2", "type": "static"}
+    taken = used_ipv4(NETWORK, [*LEASES, static])
     assert {"10.88.0.1", "10.88.0.2", "10.88.0.5"} <= taken
     assert NETWORK.first_free(taken | {"10.88.0.3"}) == "10.88.0.4"
     full = BridgeNetwork.from_incus({"name": "b", "config": {"ipv4.address": "10.9.0.1/30"}})
