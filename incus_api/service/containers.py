@@ -157,7 +157,7 @@ class ContainerService:
             log.warning("setting the root credentials of new container %s failed: deleting it", name)
             self._discard(name)
             raise
-        return self.info(name), generated
+        return self.info(name, with_state=False), generated
 
     def checked_source(self, image):
         """The Incus ``source`` for ``image``; 400 when a local alias is not in the image store."""
@@ -343,10 +343,12 @@ class ContainerService:
 
     # -- info -------------------------------------------------------------------------------
 
-    def info(self, name):
-        """Live information from Incus; the last known snapshot when Incus is unreachable."""
+    def info(self, name, with_state=True):
+        """Live information from Incus; the last known snapshot when Incus is unreachable.
+        ``with_state=False`` leaves out what the running container reports (its ``state``:
+        processes, memory, addresses), which Incus gathers from it at some cost."""
         try:
-            instance = self.incus.instance(name)
+            instance = self.incus.instance(name) if with_state else self.incus.instance_config(name)
         except IncusUnavailable:
             snapshot = self.snapshot(name)
             if snapshot is None:

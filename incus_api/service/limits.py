@@ -216,6 +216,10 @@ class LimitsService:
     def for_create(self, plan):
         """Check ``plan`` against the host before anything is created; its ``CreateSettings``."""
         self.check_traffic_control(plan)
+        if plan.profile is None and plan.disk is None and plan.storage_pool is None:
+            # Limits in the config and on the NIC only: the profile's root disk stays as it is
+            # (reading a profile costs ~25 ms with 200 containers: it lists every user).
+            return CreateSettings(plan, profiles=None, root=None)
         profile_name = plan.profile or "default"
         try:
             profile = self.incus.profile(profile_name)
@@ -236,7 +240,8 @@ class LimitsService:
     # -- live -------------------------------------------------------------------------------
 
     def apply(self, name, plan):
-        """Change ``name``'s limits live (one PATCH of config and devices); the limits as applied."""
+        """Change ``name``'s limits live (a PATCH of config and devices, limits.cpu apart); the
+        limits as applied."""
         given = plan.given(LIMIT_FIELDS)
         if not given:
             raise BadInput(N_("Give at least one limit to change: {fields}"), fields=", ".join(LIMIT_FIELDS))
@@ -254,8 +259,13 @@ class LimitsService:
                 raise BadInput(N_("Container {name} has no root disk"), name=name)
             self.check_size_enforced(root[1].get("pool", ""))
             self._check_growth(name, root[1], plan.disk)
+        config = plan.config()
+        # limits.cpu in a request of its own, after the rest: changed in the same request as
+        # limits.memory, Incus (6.0) sometimes leaves the container's CPU set as it was.
+        cpu = {key: config.pop(key) for key in ("limits.cpu",) if key in config}
         try:
-            self.incus.update(name, config=plan.config(), devices=plan.devices(nic=nic, root=root))
+            self.incus.update(name, config=config, devices=plan.devices(nic=nic, root=root))
+            self.incus.update(name, config=cpu)
         except IncusError as exc:
             raise IncusError(N_("Changing the limits of container {name} failed: {reason}"),
                              name=name, reason=exc.reason) from exc

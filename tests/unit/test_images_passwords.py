@@ -83,6 +83,9 @@ class FakeIncus:
     def instance(self, name):
         return {"name": name, "status": "Running", "config": {}, "state": {}}
 
+    def instance_config(self, name):
+        return {"name": name, "status": "Running", "config": {}}
+
     def images(self):
         return self._images
 
