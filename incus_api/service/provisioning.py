@@ -96,7 +96,7 @@ class Provisioner:
             undo.append(("forwards", lambda: self._remove_rules(rules)))
 
             step = "details"
-            info = self.containers.info(name)
+            info = self.containers.info(name, with_state=False)  # the answer needs no live state
         except BaseException as exc:
             self._undo(name, undo)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
