@@ -28,6 +28,7 @@ import platform
 import random
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -340,7 +341,7 @@ def remove_bench_rules(keep=lambda tag: False):
         listing = subprocess.run([iptables_nft, "-w", "-S", "FORWARD"], capture_output=True, text=True).stdout
         for line in listing.splitlines():
             if BENCH_TAG in line and line.startswith("-A "):
-                subprocess.run([iptables_nft, "-w", "-D", *line.split()[1:]], capture_output=True)
+                subprocess.run([iptables_nft, "-w", "-D", *shlex.split(line)[1:]], capture_output=True)
                 removed += 1
     return removed
 
