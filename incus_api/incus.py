@@ -20,9 +20,8 @@ from pylxd import client as pylxd_client
 from pylxd import exceptions as pylxd_errors
 
 from . import incus_exec
-from .exceptions import Conflict, IncusError, IncusUnavailable, NotFound, OperationTimeout
+from .exceptions import IncusError, IncusUnavailable, NotFound, OperationTimeout
 from .i18n import N_
-from .incus_exec import ExecResult  # noqa: F401  (where callers have always found it)
 
 OPERATION_SUCCESS = 200
 POOL_SIZE = 32  # keep-alive connections to the daemon, one per concurrently serving thread

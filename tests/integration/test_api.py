@@ -3,8 +3,6 @@ the real kernel NAT table and SQLite."""
 import re
 from pathlib import Path
 
-import pytest
-
 from incus_api.exceptions import NatError
 from tests.conftest import incus_cli, rule_comment, wait_for_ipv4
 from tests.integration.conftest import free_port, kernel_nat_rules

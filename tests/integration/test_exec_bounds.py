@@ -7,7 +7,6 @@ import re
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -211,7 +210,7 @@ def test_a_password_change_shows_in_no_process_list_and_no_incus_event(api, make
             assert response.status_code == 200, response.get_json()
             hashes.add(incus_cli("exec", name, "--", "grep", "^root:", "/etc/shadow").stdout.split(":")[1])
     assert watch.scans > 10
-    assert (f"/proc", canary_argv) in [(where[:5], secret) for where, secret in watch.seen]
+    assert ("/proc", canary_argv) in [(where[:5], secret) for where, secret in watch.seen]
     assert watch.events_with(canary_env), "the event stream shows an exec's environment"
     assert len(hashes) == len(passwords)  # each change took effect
     leaked = [(where, secret) for where, secret in watch.seen if secret in passwords]
