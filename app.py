@@ -6,8 +6,8 @@ app = create_app()
 
 
 def start_background_work():
-    """Put the NAT rules back into the kernel now (after a reboot it has none), then run the
-    periodic jobs in the one scheduler thread."""
+    """Put the NAT rules and the traffic counters back into the kernel now (after a reboot it has
+    none), then run the periodic jobs (NAT sync, traffic sampling) in the one scheduler thread."""
     from incus_api.exceptions import AppError
     from incus_api.scheduler import Scheduler
 
@@ -16,9 +16,17 @@ def start_background_work():
         nat_sync.sync()
     except AppError as exc:
         app.logger.warning("NAT sync at start-up failed: %s (run: python3 -m incus_api nat sync)", exc.message)
+    traffic = app.extensions["incus_api"].services.traffic
+    if app.config["TRAFFIC_INTERVAL"] > 0:
+        try:  # the counters back in the kernel now, not one interval later
+            traffic.sample()
+        except Exception as exc:  # noqa: BLE001 - the scheduler tries again
+            app.logger.warning("traffic sampling at start-up failed: %s", getattr(exc, "message", exc))
     scheduler = Scheduler()
     if app.config["NAT_SYNC_INTERVAL"] > 0:
         scheduler.every(app.config["NAT_SYNC_INTERVAL"], "nat-sync", nat_sync.sync)
+    if app.config["TRAFFIC_INTERVAL"] > 0:
+        scheduler.every(app.config["TRAFFIC_INTERVAL"], "traffic", traffic.sample)
     scheduler.start()
     return scheduler
 

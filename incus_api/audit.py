@@ -14,7 +14,8 @@ from .service.audit_log import ANONYMOUS, Retention, write  # noqa: F401  (audit
 log = logging.getLogger(__name__)
 
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-SAFE_FIELDS = ("action", "image", "host_port", "container_port", "protocol", "alias", "username")
+SAFE_FIELDS = ("action", "image", "host_port", "container_port", "protocol", "alias", "username",
+               "traffic_quota", "traffic_reset_day", "traffic_direction", "traffic_action")
 TARGET_ARGS = ("name", "rule_id", "fingerprint", "alias")
 
 

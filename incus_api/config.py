@@ -30,12 +30,15 @@ ENV_KEYS = (
     "ISOLATE_CONTAINERS",
     "EXEC_OUTPUT_LIMIT",
     "EXEC_PER_CONTAINER",
+    "CONSOLE_IDLE_TIMEOUT",
     "TRUSTED_PROXIES",
     "SESSION_COOKIE_SECURE",
     "AUDIT_KEEP_DAYS",
     "AUDIT_ANONYMOUS_KEEP",
     "PORT_POOL",
     "PUBLIC_HOST",
+    "TRAFFIC_INTERVAL",
+    "TRAFFIC_THROTTLE_RATE",
 )
 
 DEFAULTS = {
@@ -61,6 +64,10 @@ DEFAULTS = {
     "EXEC_OUTPUT_LIMIT": 1024 * 1024,
     # Commands that may run at once in one container through the API (429 past it).
     "EXEC_PER_CONTAINER": 4,
+    # Seconds without a keystroke after which a browser console (web terminal) is ended.
+    "CONSOLE_IDLE_TIMEOUT": 900,
+    # Seconds without a keystroke after which a browser console (web terminal) is ended.
+    "CONSOLE_IDLE_TIMEOUT": 900,
     # Addresses/networks of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed.
     "TRUSTED_PROXIES": "",
     # Send the session cookie only over HTTPS (always, not just when the request came over it).
@@ -73,10 +80,15 @@ DEFAULTS = {
     "PORT_POOL": "20000-59999",
     # The address customers connect to (answers and the dashboard); empty: the default route's address.
     "PUBLIC_HOST": "",
+    # Seconds between two samples of the traffic counters (0: no counting, no quotas).
+    "TRAFFIC_INTERVAL": 60,
+    # The NIC rate (each way) of a container over its traffic quota with traffic_action=throttle.
+    "TRAFFIC_THROTTLE_RATE": "1Mbit",
 }
 
-INT_KEYS = ("PORT", "EXEC_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL", "EXEC_OUTPUT_LIMIT",
-            "EXEC_PER_CONTAINER", "AUDIT_KEEP_DAYS", "AUDIT_ANONYMOUS_KEEP")
+INT_KEYS = ("PORT", "EXEC_TIMEOUT", "CONSOLE_IDLE_TIMEOUT", "CONSOLE_IDLE_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL", "EXEC_OUTPUT_LIMIT",
+            "EXEC_PER_CONTAINER", "AUDIT_KEEP_DAYS", "AUDIT_ANONYMOUS_KEEP",
+            "TRAFFIC_INTERVAL")
 BOOL_KEYS = ("ISOLATE_CONTAINERS", "SESSION_COOKIE_SECURE")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -111,6 +123,7 @@ def load_config(environ=None, instance_path=DEFAULT_INSTANCE_PATH):
     for key in BOOL_KEYS:
         settings[key] = parse_bool_setting(key, settings[key])
     settings["RESERVED_PORTS"] = f"{settings['RESERVED_PORTS']},{settings['PORT']}"
+    settings["TRAFFIC_THROTTLE_RATE"] = parse_rate_setting("TRAFFIC_THROTTLE_RATE", settings["TRAFFIC_THROTTLE_RATE"])
     return settings
 
 
@@ -123,6 +136,17 @@ def parse_int_setting(key, value):
     if not (text.isascii() and text.isdigit() and len(text) <= 12):
         raise SettingError(f"{key}={value!r}: a whole number (ASCII digits) is needed")
     return int(text)
+
+
+def parse_rate_setting(key, value):
+    """A NIC rate as Incus spells it (``1Mbit``)."""
+    from .exceptions import BadInput
+    from .validation_plan import rate
+
+    try:
+        return rate(str(value).strip(), key).text
+    except BadInput:
+        raise SettingError(f"{key}={value!r}: a rate such as 1Mbit or 512kbit is needed") from None
 
 
 def parse_bool_setting(key, value):

@@ -1,4 +1,4 @@
-"""The one background thread: periodic jobs (the NAT sync today) run here, one after another.
+"""The one background thread: periodic jobs (the NAT sync, traffic sampling) run here, one after another.
 
 A job that raises is logged and runs again at its next time; a slow job delays the others rather
 than overlapping with itself. No Flask.

@@ -114,3 +114,31 @@ def incus_size(text):
         return None
     unit = SIZE_UNITS.get(match.group(2).lower()) or ({"b": ("B", 1)}.get(match.group(2).lower()))
     return int(match.group(1)) * unit[1] if unit else None
+
+
+# -- traffic plans (issue 13) ------------------------------------------------------------------
+
+TRAFFIC_MIN, TRAFFIC_MAX = 1000**2, 1000**5  # 1MB to 1000TB a month
+UNLIMITED = 0  # a quota of 0: no quota
+
+
+def traffic_quota(value, field="traffic_quota"):
+    """A monthly allowance such as 500GB or 1TB (bytes; GB = 10^9, GiB = 2^30), or 0 for none."""
+    if str(value) == "0":
+        return UNLIMITED
+    units = {**SIZE_UNITS, "pb": ("PB", 1000**5)}
+    return _quantity(value, field, units, TRAFFIC_MIN, TRAFFIC_MAX, N_(
+        "Invalid {field} '{value}': a monthly traffic allowance such as 500GB or 1TB (digits, then MB, GB, TB, "
+        "MiB, GiB or TiB), from {minimum} to {maximum}, or 0 for unlimited")).value
+
+
+def reset_day(value, field="traffic_reset_day"):
+    return whole_number(value, field, 1, 28)
+
+
+def one_of(value, field, choices):
+    text = str(value).lower()
+    if text not in choices:
+        raise BadInput(N_("Invalid {field} '{value}': use one of {choices}"), field=field, value=str(value)[:40],
+                       choices=", ".join(choices))
+    return text

@@ -10,6 +10,7 @@ from ..i18n import N_
 from ..schemas import Param, route
 from ..schemas.params import RULE
 from ..schemas.sale import COUNT_PARAM
+from ..schemas.traffic import SUMMARY
 from ..service.provisioning import Provisioner
 from . import bp
 from .routes import services, success
@@ -39,7 +40,7 @@ CONTAINER_ROW = {"type": "object", "required": ["name", "status", "ipv4", "image
                      "ipv4": {"type": ["string", "null"], "description": "The address Incus assigned"},
                      "image": {"type": ["string", "null"]}, "limits": {"type": "object"},
                      "nat_rules": {"type": "integer", "description": "How many NAT rules it has"},
-                     "created_at": {"type": ["string", "null"]}}}
+                     "created_at": {"type": ["string", "null"]}, "traffic": SUMMARY}}
 
 
 @route(bp, "GET", "/containers", "Every container on the host", [

@@ -10,7 +10,9 @@ from ..schemas import Param, route
 from ..schemas.params import IMAGE, NAME, NEW_NAME, PORTS_SCHEMA, RULE, SSH_KEY, optional_password
 from ..schemas.plan import CREATE_PLAN_PARAMS, LIMITS_SCHEMA
 from ..schemas.sale import ENDPOINT, PORTS_PARAM, SSH_PORT_PARAM
+from ..schemas.traffic import SUMMARY, TRAFFIC_PARAMS, USAGE
 from ..service.plans import Plan
+from ..service.traffic import TrafficPlan
 from . import bp
 
 
@@ -25,7 +27,7 @@ def success(message, **fields):
 @route(bp, "POST", "/container/create", "Create and start a container: a sale in one call", [
     NEW_NAME, IMAGE,
     optional_password("Optional root password (one line), fed to chpasswd on its stdin."),
-    SSH_KEY, SSH_PORT_PARAM, PORTS_PARAM, *CREATE_PLAN_PARAMS,
+    SSH_KEY, SSH_PORT_PARAM, PORTS_PARAM, *CREATE_PLAN_PARAMS, *TRAFFIC_PARAMS,
 ], answer={
     "name": {"type": "string"}, "container_status": {"type": "string"}, "ip": {"type": ["string", "null"]},
     "password": {"type": "string", "description": (
@@ -36,18 +38,25 @@ def success(message, **fields):
               "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}}},
     "nat_rules": {"type": "array", "items": RULE},
     "limits": {**LIMITS_SCHEMA, "description": "The limits as applied (the plan's, or the profile's)."},
+    "traffic": {**USAGE, "description": "The traffic plan and its first period."},
 }, errors=(400, 401, 409, 413, 500, 503, 504), description=(
     "The container gets a free address of the bridge pinned, MAC/IPv4 filtering and port isolation "
     "from its first start. Without `password` and `ssh_key`, a random password is generated and answered. "
     "A plan (`cpu`, `memory`, `swap`, `disk`, `ingress`, `egress`, `processes`, `profile`, `storage_pool`) is "
-    "applied in the create request itself. `ssh_port` and `ports` take host ports from PORT_POOL inside the "
+    "applied in the create request itself; the traffic plan (`traffic_quota`, `traffic_reset_day`, "
+    "`traffic_direction`, `traffic_action`) beside it, its traffic counted from the first packet. "
+    "`ssh_port` and `ports` take host ports from PORT_POOL inside the "
     "transaction that writes their rules, so "
     "concurrent creates never share a port. All or nothing: when a step fails (the container, its "
     "credentials, the forwards), every earlier step is undone and the error names the step (`step`: ports, "
-    "create, forwards, details)."))
-def create_container(name, image, password, ssh_key, ssh_port, ports, **plan_values):
+    "create, forwards, traffic, details)."))
+def create_container(name, image, password, ssh_key, ssh_port, ports, traffic_quota, traffic_reset_day,
+                     traffic_direction, traffic_action, **plan_values):
+    traffic = TrafficPlan(quota=traffic_quota, reset_day=traffic_reset_day, direction=traffic_direction,
+                          action=traffic_action)
     sale = services().provisioning.create(name, image, password=password, ssh_key=ssh_key,
-                                          ssh_port=ssh_port, ports=ports, plan=Plan.from_values(**plan_values))
+                                          ssh_port=ssh_port, ports=ports, plan=Plan.from_values(**plan_values),
+                                          traffic_plan=traffic)
     info = sale.info
     # A generated password is in this answer only: never logged, stored or shown again.
     extra = {"password": sale.password} if sale.password is not None else {}
@@ -55,6 +64,8 @@ def create_container(name, image, password, ssh_key, ssh_port, ports, **plan_val
         extra["ssh"] = sale.ssh
     if sale.ports is not None:
         extra["ports"] = sale.ports
+    if sale.traffic is not None:
+        extra["traffic"] = sale.traffic
     return success(
         _("Container %(name)s created and running", name=name),
         name=name, container_status=info["status"], ip=info["ip"], limits=info.get("limits"),
@@ -171,12 +182,14 @@ def exec_command(name, command):
         "ip": {"type": ["string", "null"], "description": "The address Incus assigned (not what the container reports)"},
         "live_data_available": {"type": "boolean"}, "message": {"type": "string"},
         "ssh": {"oneOf": [ENDPOINT, {"type": "null"}],
-                "description": "Where the NAT rule to the container's 22/tcp is reached, or null"}}},
+                "description": "Where the NAT rule to the container's 22/tcp is reached, or null"},
+        "traffic": SUMMARY}},
     errors=(400, 401, 404, 503),
     description="Live from Incus, or the last known data (`live_data_available: false`).")
 def container_info(name):
     info = services().containers.info(name)
     info["ssh"] = services().provisioning.ssh_of(name)
+    info["traffic"] = services().traffic.summary(name)
     if info["live_data_available"]:
         info["message"] = _("Live data from Incus")
     else:

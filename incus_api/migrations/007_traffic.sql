@@ -38,3 +38,8 @@ CREATE TABLE traffic_plans (
     enforced_at    TEXT,
     saved_limits   TEXT
 );
+
+-- Why a container is suspended: 'billing' (the API's or the dashboard's suspend) or 'traffic' (its
+-- quota ran out with traffic_action=suspend). A traffic reset unsuspends only the latter, so it never
+-- lifts a suspension for non-payment.
+ALTER TABLE suspended ADD COLUMN reason TEXT NOT NULL DEFAULT 'billing';

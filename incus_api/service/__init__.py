@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..dhcp_leases import lease_file
 from .audit_log import AuditLogService
+from .console import ConsoleService
 from .containers import ContainerService
 from .doctor import Doctor
 from .images import ImageService
@@ -16,6 +17,7 @@ from .nat_sync import NatSync
 from .nic_guard import NicGuard
 from .ports import PortPolicy, PortPool
 from .provisioning import Provisioner
+from .traffic import TrafficService
 
 
 @dataclass
@@ -30,6 +32,8 @@ class Services:
     lifecycle: Lifecycle
     provisioning: Provisioner = None  # the sale in one call, and what a billing system polls
     limits: LimitsService = None  # a container's limits: changed live, read back
+    console: ConsoleService = None  # browser consoles: one-time links, sessions, their audit
+    traffic: TrafficService = None  # monthly traffic: the sampler, the quotas, the reports
 
 
 def build_services(incus, nat, db, config):
@@ -44,8 +48,14 @@ def build_services(incus, nat, db, config):
     containers = ContainerService(incus=incus, db=db, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
                                   config=config, suspensions=suspensions)
     images = ImageService(incus=incus, config=config)
-    return Services(limits=containers.limits, containers=containers, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
+    lifecycle = Lifecycle(incus=incus, containers=containers, suspensions=suspensions)
+    traffic = TrafficService(db=db, incus=incus, nic_guard=nic_guard, limits=containers.limits, lifecycle=lifecycle,
+                             audit_log=audit_log, config=config)
+    containers.traffic = traffic
+    services = Services(limits=containers.limits, containers=containers, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
                     images=images, audit_log=audit_log, doctor=Doctor(incus, nat_rules, nic_guard),
                     provisioning=Provisioner(containers=containers, nat_rules=nat_rules,
-                                             pool=PortPool(config, port_policy), db=db, config=config),
-                    lifecycle=Lifecycle(incus=incus, containers=containers, suspensions=suspensions))
+                                             pool=PortPool(config, port_policy), db=db, config=config, traffic=traffic),
+                    lifecycle=lifecycle, traffic=traffic)
+    services.console = ConsoleService(incus=incus, db=db, suspensions=suspensions, audit_log=audit_log, config=config)
+    return services

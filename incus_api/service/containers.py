@@ -57,6 +57,7 @@ class ContainerService:
     def __init__(self, incus, db, nat_rules, nat_sync, nic_guard, config, suspensions=None):
         self.incus = incus
         self.suspensions = suspensions  # lifecycle.Suspensions: the suspended marks and their 409
+        self.traffic = None  # service.traffic.TrafficService, set by build_services: forgets the deleted
         self.db = db
         self.nat_rules = nat_rules
         self.nat_sync = nat_sync
@@ -298,6 +299,8 @@ class ContainerService:
             self.db.execute("DELETE FROM containers WHERE name = ?", (name,))
             if self.suspensions is not None:
                 self.suspensions.clear(name)
+            if self.traffic is not None:
+                self.traffic.forget(name)
         return len(removed)
 
     # -- exec -------------------------------------------------------------------------------

@@ -69,19 +69,30 @@ class Suspensions:
             self.clear(name)
             return
         if self._current(name, row, instance):
+            if self.reason(name) == "traffic":
+                raise Conflict(
+                    N_("Container {name} is suspended because it used up its traffic quota: {action} is refused until "
+                       "its traffic is reset (at the next reset day, or POST /container/{name}/traffic/reset)"),
+                    name=name, action=action,
+                )
             raise Conflict(
                 N_("Container {name} is suspended: {action} is refused until it is unsuspended (action=unsuspend)"),
                 name=name, action=action,
             )
 
-    def mark(self, name, uuid):
+    def mark(self, name, uuid, reason="billing"):
         with self.db.transaction() as conn:
             conn.execute(
-                """INSERT INTO suspended (container_name, instance_uuid) VALUES (?, ?)
+                """INSERT INTO suspended (container_name, instance_uuid, reason) VALUES (?, ?, ?)
                    ON CONFLICT(container_name) DO UPDATE SET instance_uuid = excluded.instance_uuid,
-                     suspended_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')""",
-                (name, uuid),
+                     reason = excluded.reason, suspended_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')""",
+                (name, uuid, reason),
             )
+
+    def reason(self, name):
+        """Why ``name`` is marked ('billing' or 'traffic'), or None when it is not."""
+        row = self.db.query_one("SELECT reason FROM suspended WHERE container_name = ?", (name,))
+        return None if row is None else row["reason"]
 
     def clear(self, name):
         self.db.execute("DELETE FROM suspended WHERE container_name = ?", (name,))
@@ -116,16 +127,20 @@ class Lifecycle:
             with self._busy_lock:
                 self._busy.discard(name)
 
-    def suspend(self, name):
+    def suspend(self, name, reason="billing"):
         """Mark it suspended, then stop it (forced after the graceful timeout): ``(status,
         already)``. The mark comes first so that nothing can start it in between; when the stop
         fails, the mark is taken back. Its forwards stay in the DB and the kernel; they reach a
-        stopped container, i.e. nothing."""
+        stopped container, i.e. nothing. ``reason`` 'traffic' is the quota's suspension; a billing
+        suspend of a container suspended for traffic makes it a billing one (a traffic reset
+        then leaves it suspended)."""
         with self._one_at_a_time(name):
             instance = self.incus.instance_config(name)  # 404 for an unknown container
             if self.suspensions.is_suspended(name, instance):
+                if reason == "billing" and self.suspensions.reason(name) != "billing":
+                    self.suspensions.mark(name, instance_uuid(instance), reason)
                 return instance.get("status"), True
-            self.suspensions.mark(name, instance_uuid(instance))
+            self.suspensions.mark(name, instance_uuid(instance), reason)
             try:
                 status, _ = self.containers.stop(name)
             except Exception:
@@ -140,12 +155,13 @@ class Lifecycle:
         with self._one_at_a_time(name):
             instance = self.incus.instance_config(name)
             was_suspended = self.suspensions.is_suspended(name, instance)
+            reason = self.suspensions.reason(name)
             self.suspensions.clear(name)
             try:
                 status, already = self.containers.start(name)
             except Exception:
                 if was_suspended:
-                    self.suspensions.mark(name, instance_uuid(instance))
+                    self.suspensions.mark(name, instance_uuid(instance), reason)
                 raise
             return status, already and not was_suspended
 

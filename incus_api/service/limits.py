@@ -271,6 +271,28 @@ class LimitsService:
                              name=name, reason=exc.reason) from exc
         return limits_of(self.incus.instance_config(name), self.bridge)
 
+    def set_nic_rates(self, name, rates):
+        """Set ``limits.ingress`` / ``limits.egress`` of the NIC on the bridge to ``rates``
+        (``{"ingress": "1Mbit" or None, "egress": ...}``; None removes the key): the rates it had.
+        What a traffic throttle does, and undoes."""
+        instance = self.incus.instance_config(name)
+        nic_name, nic = bridge_nic(instance, self.bridge)
+        if nic is None:
+            raise BadInput(N_("Container {name} has no NIC on the managed bridge {bridge}"), name=name, bridge=self.bridge)
+        before = {field: nic.get(f"limits.{field}") for field in ("ingress", "egress")}
+        device = {key: value for key, value in nic.items() if key not in ("limits.ingress", "limits.egress")}
+        device.update({f"limits.{field}": rate for field, rate in rates.items() if rate is not None})
+        try:
+            self.incus.update(name, devices={nic_name: device})
+        except IncusError as exc:
+            raise IncusError(N_("Changing the limits of container {name} failed: {reason}"),
+                             name=name, reason=exc.reason) from exc
+        return before
+
+    def missing_for_throttle(self):
+        """The kernel modules a throttle (both NIC limits) needs and the kernel lacks."""
+        return self.kernel.missing(list(dict.fromkeys(TC_MODULES["ingress"] + TC_MODULES["egress"])))
+
     def _check_growth(self, name, root, size):
         current = incus_size(root.get("size"))
         if current is not None and size.value < current:

@@ -12,10 +12,12 @@ and a container's SSH endpoint.
 import logging
 from dataclasses import dataclass, field
 
-from ..exceptions import AppError, Conflict, NotFound
+from ..exceptions import AppError, BadInput, Conflict, NotFound
 from ..i18n import N_
 from . import public_address
+from .plans import LIMIT_FIELDS
 from .ports import MAX_BLOCK, PortRequest
+from .traffic import TrafficPlan
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,8 @@ STEP_MESSAGES = {
     "ports": N_("{reason} (container {name} was not created: the host ports were checked first)"),
     "create": N_("{reason} (at the step that creates container {name}; nothing was left behind)"),
     "forwards": N_("{reason} (at the step that writes the port forwards of {name}; the container was deleted again)"),
+    "traffic": N_("{reason} (at the step that records the traffic plan of {name}; its port forwards were removed "
+                  "and the container deleted again)"),
     "details": N_("{reason} (at the last step, reading the details of {name}; its port forwards were removed and "
                   "the container deleted again)"),
 }
@@ -36,6 +40,7 @@ class Sale:
     password: str = None  # generated, answered this once
     ssh: dict = None  # {"host", "port"} when ssh_port was asked for
     ports: dict = None  # {"start", "end"} when ports was asked for
+    traffic: dict = None  # the traffic plan and its first period
     nat_rules: list = field(default_factory=list)
 
 
@@ -58,7 +63,8 @@ class StepFailed(AppError):
 
 
 class Provisioner:
-    def __init__(self, containers, nat_rules, pool, db, config):
+    def __init__(self, containers, nat_rules, pool, db, config, traffic=None):
+        self.traffic = traffic
         self.containers = containers
         self.nat_rules = nat_rules
         self.pool = pool
@@ -67,18 +73,22 @@ class Provisioner:
 
     # -- the sale ---------------------------------------------------------------------------
 
-    def create(self, name, image, password=None, ssh_key=None, ssh_port=None, ports=None, plan=None):
+    def create(self, name, image, password=None, ssh_key=None, ssh_port=None, ports=None, plan=None,
+               traffic_plan=None):
         """Create ``name`` with its credentials, plan and forwards: a ``Sale``.
 
         ``ssh_port``: ``"auto"`` (a free pool port) or a host port, forwarded to 22/tcp.
         ``ports``: a count N of consecutive free pool ports, each forwarded tcp and udp to the
-        same port numbers in the container.
+        same port numbers in the container. ``traffic_plan``: its monthly quota
+        (``service.traffic.TrafficPlan``); its traffic is counted from the first packet.
         """
         requests = self._port_requests(ssh_port, ports)
         undo = []  # (what, function) of the steps done, undone in reverse when a later one fails
         step = "ports"
         try:
             self._check_ports(requests)
+            if self.traffic is not None:
+                self.traffic.check(traffic_plan or TrafficPlan())
 
             step = "create"
             extra = {"plan": plan} if plan is not None else {}
@@ -95,6 +105,12 @@ class Provisioner:
             rules = self.nat_rules.add_many(name, requests, pool=self.pool) if requests else []
             undo.append(("forwards", lambda: self._remove_rules(rules)))
 
+            if self.traffic is not None:
+                step = "traffic"
+                self.traffic.create_plan(name, traffic_plan or TrafficPlan())
+                undo.append(("traffic plan", lambda: self.traffic.forget(name)))
+                self.traffic.track(name, info.get("ip"))
+
             step = "details"
             info = self.containers.info(name, with_state=False)  # the answer needs no live state
         except BaseException as exc:
@@ -102,7 +118,10 @@ class Provisioner:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             raise StepFailed(step, name, exc) from exc
-        return self._sale(info, generated, requests, rules)
+        sale = self._sale(info, generated, requests, rules)
+        if self.traffic is not None:
+            sale.traffic = self.traffic.usage(name, with_days=False)
+        return sale
 
     @staticmethod
     def _port_requests(ssh_port, ports):
@@ -175,6 +194,26 @@ class Provisioner:
                             and r["host_port_end"] - r["host_port"] + 1 == request.count)
             yield request, rule
 
+    # -- a plan changed live -----------------------------------------------------------------
+
+    def change_plan(self, name, plan, traffic_plan):
+        """``/container/<name>/limits``: the limits and the traffic plan fields given, checked
+        before anything changes; ``(limits as Incus holds them, traffic usage or None)``."""
+        if not plan.given(LIMIT_FIELDS) and not traffic_plan.given():
+            raise BadInput(N_("Give at least one limit to change: {fields}"),
+                           fields=", ".join([*LIMIT_FIELDS, "traffic_quota", "traffic_reset_day",
+                                             "traffic_direction", "traffic_action"]))
+        if traffic_plan.given():
+            self.traffic.check(traffic_plan, self.traffic.usage(name, with_days=False)["action"])  # 404 first
+        if plan.given(LIMIT_FIELDS):
+            limits = self.containers.limits.apply(name, plan)
+        else:
+            limits = self.containers.limits.limits_of(self.containers.incus.instance_config(name))
+        usage = self.traffic.change_plan(name, traffic_plan) if traffic_plan.given() else None
+        if usage is not None:
+            usage.pop("days", None)
+        return limits, usage
+
     # -- what a billing system polls ---------------------------------------------------------
 
     def public_host(self):
@@ -202,6 +241,7 @@ class Provisioner:
         rows, live = self.containers.list_all()
         suspensions = getattr(self.containers, "suspensions", None)  # the lifecycle's marks, when built
         suspended = suspensions.names() if suspensions is not None else None
+        traffic = self.traffic.summaries() if self.traffic is not None else {}
         listed = []
         for row in sorted(rows, key=lambda r: r["name"]):
             if status is not None and (row.get("status") or "").lower() != status.lower():
@@ -215,6 +255,7 @@ class Provisioner:
                 item["suspended"] = row["name"] in suspended
             if "limits" in row:
                 item["limits"] = row["limits"]
+            item["traffic"] = traffic.get(row["name"])
             listed.append(item)
         return listed, live
 

@@ -1,0 +1,374 @@
+"""Monthly traffic per container: sampled from the host's own counters, kept per hour in SQLite,
+held against each container's quota.
+
+``sample()`` runs every TRAFFIC_INTERVAL seconds in the scheduler. One pass: list the instances
+(one Incus request) and the addresses Incus assigned them; read every kernel counter (one ``nft``
+call); add what is new since the last pass to the hour's and the period's totals (one
+transaction); make the kernel count the addresses of now (one ``nft`` call, only when something
+changed); then throttle or suspend what went over its quota, and undo that where a period
+started again.
+
+What a pass adds is the counter's growth since the value stored with the last pass, so a service
+restart neither loses nor counts twice; a container restart does not touch the host's counters.
+When the kernel's counters started again from zero (a reboot, the table flushed: another
+``epoch``), a pass adds their whole value: what passed between the last pass and the reset is the
+at most one interval's worth that is lost.
+"""
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..exceptions import BadInput, Conflict, IncusUnavailable, NotFound
+from ..i18n import N_
+from ..traffic import periods
+from ..traffic.nft_counters import NftCounters, NftError
+from .addresses import assigned_ipv4
+
+log = logging.getLogger(__name__)
+
+ACTOR = "traffic"
+
+
+@dataclass(frozen=True)
+class TrafficPlan:
+    """The traffic fields of a plan; None: not given (create: the default; limits: unchanged).
+    ``quota`` 0 is unlimited."""
+
+    quota: int = None
+    reset_day: int = None
+    direction: str = None
+    action: str = None
+
+    def given(self):
+        return [name for name in ("quota", "reset_day", "direction", "action") if getattr(self, name) is not None]
+
+
+class TrafficService:
+    def __init__(self, db, incus, nic_guard, limits, lifecycle, audit_log, config, counters=None, clock=periods.local_now):
+        self.db = db
+        self.incus = incus
+        self.nic_guard = nic_guard
+        self.limits = limits
+        self.lifecycle = lifecycle
+        self.audit_log = audit_log
+        self.counters = counters or NftCounters(config.get("INCUS_BRIDGE", "incusbr0"))
+        self.throttle_rate = config.get("TRAFFIC_THROTTLE_RATE", "1Mbit")
+        self.enabled = int(config.get("TRAFFIC_INTERVAL", 60)) > 0
+        self.clock = clock
+        self._pass_lock = threading.Lock()  # one pass, or one container's counters being added, at a time
+        self._missing_before = set()  # plans whose container was not in Incus at the last pass
+
+    # -- plans ------------------------------------------------------------------------------
+
+    def check(self, plan, current_action=None):
+        """409 when the plan would throttle on a kernel that cannot limit a NIC's rate."""
+        action = plan.action or current_action or "throttle"
+        if plan.quota and action == "throttle" or plan.action == "throttle":
+            missing = self.limits.missing_for_throttle()
+            if missing:
+                raise Conflict(
+                    N_("The host's kernel lacks {modules}, which traffic_action=throttle needs (it limits the NIC "
+                       "to TRAFFIC_THROTTLE_RATE with tc): load them (modprobe {modules}), or use traffic_action=suspend"),
+                    modules=" ".join(missing),
+                )
+
+    def create_plan(self, name, plan, conn=None):
+        """The plan of a container created now: the day of creation is its reset day unless given."""
+        now = self.clock()
+        self.check(plan)
+        row = (name, plan.quota or None, plan.reset_day or periods.default_reset_day(now),
+               plan.direction or "both", plan.action or "throttle", periods.iso(now))
+        (conn or self.db).execute(
+            """INSERT INTO traffic_plans (container_name, quota_bytes, reset_day, direction, action, period_start)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT(container_name) DO UPDATE SET quota_bytes = excluded.quota_bytes,
+                 reset_day = excluded.reset_day, direction = excluded.direction, action = excluded.action,
+                 period_start = excluded.period_start, period_rx = 0, period_tx = 0, enforced = NULL,
+                 enforced_at = NULL, saved_limits = NULL""", row)
+
+    def change_plan(self, name, plan):
+        """Change the given fields of ``name``'s plan; the quota is held against this period's use
+        at once (a larger quota lifts a throttle or suspension, a smaller one may impose it).
+        The usage report after the change."""
+        if not plan.given():
+            raise BadInput(N_("Give at least one traffic field to change: {fields}"),
+                           fields="traffic_quota, traffic_reset_day, traffic_direction, traffic_action")
+        current = self._plan_row(name)
+        self.check(plan, current["action"])
+        changes = {"quota_bytes": (plan.quota or None) if plan.quota is not None else current["quota_bytes"],
+                   "reset_day": plan.reset_day or current["reset_day"],
+                   "direction": plan.direction or current["direction"],
+                   "action": plan.action or current["action"]}
+        self.db.execute(
+            "UPDATE traffic_plans SET quota_bytes = ?, reset_day = ?, direction = ?, action = ? WHERE container_name = ?",
+            (*changes.values(), name))
+        self._enforce(name, rolled=False)
+        return self.usage(name)
+
+    def _plan_row(self, name):
+        """``name``'s plan row, made with the defaults (reset on the day it was created) when the
+        sampler has not seen it yet; 404 for a container that does not exist."""
+        row = self.db.query_one("SELECT * FROM traffic_plans WHERE container_name = ?", (name,))
+        if row is not None:
+            return row
+        instance = self.incus.instance_config(name)  # 404 for an unknown container
+        self._default_plans([instance])
+        return self.db.query_one("SELECT * FROM traffic_plans WHERE container_name = ?", (name,))
+
+    def _default_plans(self, instances, conn=None):
+        now = self.clock()
+        rows = []
+        for instance in instances:
+            created = _created(instance, now)
+            day = periods.default_reset_day(created)
+            rows.append((instance["name"], day, periods.iso(max(created, periods.last_reset(day, now)))))
+        sql = """INSERT INTO traffic_plans (container_name, reset_day, period_start) VALUES (?, ?, ?)
+                 ON CONFLICT(container_name) DO NOTHING"""
+        if conn is not None:
+            conn.executemany(sql, rows)
+            return
+        with self.db.transaction() as conn:
+            conn.executemany(sql, rows)
+
+    def forget(self, name):
+        """A deleted container's plan and history go with it. Its kernel counters stay until the
+        next pass (their last value is its baseline, so a new container of that name starts at 0)."""
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM traffic_plans WHERE container_name = ?", (name,))
+            conn.execute("DELETE FROM traffic_hourly WHERE container_name = ?", (name,))
+
+    def track(self, name, address):
+        """Count ``name`` at ``address`` from now on (a new container: from its first packet,
+        not from the next pass). Best effort: the next pass does it otherwise."""
+        if not self.enabled or address is None:
+            return
+        with self._pass_lock:
+            try:
+                self.counters.add(name, address)
+            except NftError:
+                try:  # the table is missing, or the address was still mapped to a deleted container
+                    snapshot = self.counters.ensure(self.counters.read())
+                    wanted = dict(snapshot.addresses)
+                    wanted.update({other: None for other in snapshot.counters if other not in wanted})
+                    wanted = {other: (None if other != name and given == address else given)
+                              for other, given in wanted.items()}
+                    wanted[name] = address
+                    self.counters.apply(snapshot, wanted)
+                except (NftError, ValueError) as exc:
+                    log.warning("could not count the traffic of %s yet: %s", name, exc)
+            except ValueError as exc:
+                log.warning("could not count the traffic of %s: %s", name, exc)
+
+    # -- reports ----------------------------------------------------------------------------
+
+    def usage(self, name, with_days=True):
+        """This period's use of ``name``: the answer of ``GET /container/<name>/traffic``."""
+        row = self._plan_row(name)
+        return self._report(row, self.clock(), with_days=with_days)
+
+    def all_usage(self):
+        """Every container's current period (``GET /traffic``), by name."""
+        now = self.clock()
+        rows = self.db.query("SELECT * FROM traffic_plans ORDER BY container_name")
+        return [{"name": row["container_name"], **self._report(row, now, with_days=False)} for row in rows]
+
+    def summaries(self):
+        """``{name: period totals}`` for the container list and info (one DB read)."""
+        now = self.clock()
+        return {row["container_name"]: self._summary(row, now)
+                for row in self.db.query("SELECT * FROM traffic_plans")}
+
+    def summary(self, name):
+        row = self.db.query_one("SELECT * FROM traffic_plans WHERE container_name = ?", (name,))
+        return None if row is None else self._summary(row, self.clock())
+
+    def _period(self, row, now):
+        """``(start, end, rx, tx)`` of the period ``now`` is in (zero totals when the stored one is over)."""
+        stored = datetime.fromisoformat(row["period_start"])
+        start = periods.current_start(row["reset_day"], stored, now)
+        rx, tx = (row["period_rx"], row["period_tx"]) if start == stored else (0, 0)
+        return start, periods.next_reset(row["reset_day"], start), rx, tx
+
+    def _summary(self, row, now):
+        start, end, rx, tx = self._period(row, now)
+        usage = periods.Usage(rx, tx, row["direction"], row["quota_bytes"])
+        return {"rx_bytes": rx, "tx_bytes": tx, "counted_bytes": usage.counted, "quota_bytes": usage.quota,
+                "percent": usage.percent, "over_quota": usage.over, "enforced": row["enforced"],
+                "period_end": periods.iso(end)}
+
+    def _report(self, row, now, with_days):
+        start, end, rx, tx = self._period(row, now)
+        usage = periods.Usage(rx, tx, row["direction"], row["quota_bytes"])
+        report = {
+            "period": {"start": periods.iso(start), "end": periods.iso(end)},
+            "rx_bytes": rx, "tx_bytes": tx, "counted_bytes": usage.counted, "quota_bytes": usage.quota,
+            "remaining_bytes": usage.remaining, "over_quota": usage.over, "percent": usage.percent,
+            "reset_day": row["reset_day"], "direction": row["direction"], "action": row["action"],
+            "enforced": row["enforced"],
+        }
+        if with_days:
+            report["days"] = self._days(row["container_name"], start, end)
+        return report
+
+    def _days(self, name, start, end):
+        """Each local day of the period with its totals (the hours' sums)."""
+        totals = {day: [0, 0] for day in periods.days_between(start, end)}
+        for hour in self.db.query(
+                "SELECT hour, rx_bytes, tx_bytes FROM traffic_hourly WHERE container_name = ? AND hour >= ? AND hour < ?",
+                (name, periods.hour_of(start), periods.hour_of(end))):
+            day = periods.parse_hour(hour["hour"]).astimezone(start.tzinfo).date()
+            if day in totals:
+                totals[day][0] += hour["rx_bytes"]
+                totals[day][1] += hour["tx_bytes"]
+        return [{"date": day.isoformat(), "rx_bytes": rx, "tx_bytes": tx} for day, (rx, tx) in totals.items()]
+
+    # -- reset ------------------------------------------------------------------------------
+
+    def reset(self, name):
+        """Start a new period now: totals to zero, a throttle or traffic suspension undone (the
+        request itself is in the audit log; the undoing is written there too)."""
+        self._plan_row(name)
+        self.db.execute(
+            "UPDATE traffic_plans SET period_start = ?, period_rx = 0, period_tx = 0 WHERE container_name = ?",
+            (periods.iso(self.clock()), name))
+        self._enforce(name, rolled=True)
+        return self.usage(name)
+
+    # -- the pass ---------------------------------------------------------------------------
+
+    def sample(self):
+        """One pass (see the module's docstring): ``{"containers", "added_bytes", "kernel_changes"}``."""
+        with self._pass_lock:
+            instances = self.incus.instances()
+            network = self.nic_guard.network()
+            leases = self.nic_guard.leases_by_hwaddr()
+            wanted = _addresses(instances, network, leases)
+            snapshot = self.counters.ensure(self.counters.read())
+            now = self.clock()
+            rolled, added = self._account(snapshot, instances, now)
+            changes = self.counters.apply(snapshot, wanted)
+        for name in rolled:
+            self._enforce(name, rolled=True)
+        for row in self.db.query(
+                "SELECT container_name FROM traffic_plans WHERE quota_bytes IS NOT NULL AND enforced IS NULL"):
+            self._enforce(row["container_name"], rolled=False)
+        return {"containers": len(wanted), "added_bytes": added, "kernel_changes": changes}
+
+    def _account(self, snapshot, instances, now):
+        """Add the counters' growth to the hour and the period; names whose period rolled over."""
+        names = {instance["name"] for instance in instances}
+        hour = periods.hour_of(now)
+        rolled, added = [], 0
+        with self.db.transaction() as conn:
+            self._default_plans(instances, conn=conn)
+            seen = {row["container_name"]: row for row in conn.execute("SELECT * FROM traffic_counters")}
+            for name, (rx, tx) in snapshot.counters.items():
+                before = seen.get(name)
+                same = before is not None and before["epoch"] == snapshot.epoch
+                new_rx = rx - before["rx_seen"] if same and rx >= before["rx_seen"] else rx
+                new_tx = tx - before["tx_seen"] if same and tx >= before["tx_seen"] else tx
+                conn.execute(
+                    """INSERT INTO traffic_counters (container_name, address, epoch, rx_seen, tx_seen)
+                       VALUES (?, ?, ?, ?, ?) ON CONFLICT(container_name) DO UPDATE SET address = excluded.address,
+                         epoch = excluded.epoch, rx_seen = excluded.rx_seen, tx_seen = excluded.tx_seen""",
+                    (name, snapshot.addresses.get(name) or "", snapshot.epoch, rx, tx))
+                if not (new_rx or new_tx) or name not in names:
+                    continue
+                added += new_rx + new_tx
+                conn.execute(
+                    """INSERT INTO traffic_hourly (container_name, hour, rx_bytes, tx_bytes) VALUES (?, ?, ?, ?)
+                       ON CONFLICT(container_name, hour) DO UPDATE SET rx_bytes = rx_bytes + excluded.rx_bytes,
+                         tx_bytes = tx_bytes + excluded.tx_bytes""", (name, hour, new_rx, new_tx))
+                conn.execute("UPDATE traffic_plans SET period_rx = period_rx + ?, period_tx = period_tx + ? "
+                             "WHERE container_name = ?", (new_rx, new_tx, name))
+            for row in conn.execute("SELECT container_name, reset_day, period_start FROM traffic_plans").fetchall():
+                stored = datetime.fromisoformat(row["period_start"])
+                start = periods.current_start(row["reset_day"], stored, now)
+                if start != stored:
+                    conn.execute("UPDATE traffic_plans SET period_start = ?, period_rx = 0, period_tx = 0 "
+                                 "WHERE container_name = ?", (periods.iso(start), row["container_name"]))
+                    rolled.append(row["container_name"])
+            gone = set(seen) - names
+            conn.executemany("DELETE FROM traffic_counters WHERE container_name = ?", [(n,) for n in gone])
+            # A plan whose container was missing at two passes in a row was deleted behind the
+            # service's back (one miss may be a create that came after this pass's list).
+            planned = {row[0] for row in conn.execute("SELECT container_name FROM traffic_plans")}
+            missing = planned - names
+            for name in missing & self._missing_before:
+                conn.execute("DELETE FROM traffic_plans WHERE container_name = ?", (name,))
+                conn.execute("DELETE FROM traffic_hourly WHERE container_name = ?", (name,))
+            self._missing_before = missing
+        return rolled, added
+
+    # -- quota actions ----------------------------------------------------------------------
+
+    def _enforce(self, name, rolled):
+        """Throttle or suspend ``name`` when its period's use reached the quota; undo the action
+        when a new period started (``rolled``) or the quota no longer holds. Each action is in
+        the audit log; a failed one is logged and tried again at the next pass."""
+        row = self.db.query_one("SELECT * FROM traffic_plans WHERE container_name = ?", (name,))
+        if row is None:
+            return
+        start, _end, rx, tx = self._period(row, self.clock())
+        over = periods.Usage(rx, tx, row["direction"], row["quota_bytes"]).over
+        try:
+            if row["enforced"] and (rolled or not over):
+                self._undo(name, row)
+            elif not row["enforced"] and over:
+                self._act(name, row, rx, tx)
+        except (NotFound, IncusUnavailable):
+            return
+        except Exception as exc:  # noqa: BLE001 - logged, audited, retried at the next pass
+            log.warning("traffic action on %s failed: %s", name, getattr(exc, "message", exc))
+            self.audit_log.write(ACTOR, f"traffic.{row['action'] if not row['enforced'] else 'undo'}", target=name,
+                                 details={"error": str(getattr(exc, "message", exc))[:200]}, result="error")
+
+    def _act(self, name, row, rx, tx):
+        saved = None
+        if row["action"] == "throttle":
+            saved = json.dumps(self.limits.set_nic_rates(name, {"ingress": self.throttle_rate,
+                                                                "egress": self.throttle_rate}))
+        else:
+            self.lifecycle.suspend(name, reason="traffic")
+        self.db.execute("UPDATE traffic_plans SET enforced = ?, enforced_at = ?, saved_limits = ? WHERE container_name = ?",
+                        (row["action"], periods.iso(self.clock()), saved, name))
+        self.audit_log.write(ACTOR, f"traffic.{row['action']}", target=name, details={
+            "rx_bytes": rx, "tx_bytes": tx, "quota_bytes": row["quota_bytes"], "direction": row["direction"],
+            **({"rate": self.throttle_rate} if row["action"] == "throttle" else {})})
+
+    def _undo(self, name, row):
+        if row["enforced"] == "throttle":
+            self.limits.set_nic_rates(name, json.loads(row["saved_limits"] or "{}"))
+        elif self.lifecycle.suspensions.reason(name) == "traffic":
+            self.lifecycle.unsuspend(name)
+        self.db.execute("UPDATE traffic_plans SET enforced = NULL, enforced_at = NULL, saved_limits = NULL "
+                        "WHERE container_name = ?", (name,))
+        self.audit_log.write(ACTOR, f"traffic.un{row['enforced']}", target=name)
+
+
+def _created(instance, now):
+    """When Incus created ``instance``, in ``now``'s time zone (``now`` when it does not say)."""
+    text = (instance.get("created_at") or "").replace("Z", "+00:00")
+    try:
+        created = datetime.fromisoformat(text[:19] + text[-6:] if "." in text else text)
+    except ValueError:
+        return now
+    return created.astimezone(now.tzinfo) if created.tzinfo else now
+
+
+def _addresses(instances, network, leases):
+    """``{name: address or None}``: what Incus assigned each instance (never what it reports); an
+    address two instances claim counts for neither."""
+    wanted = {instance["name"]: assigned_ipv4(instance, network, leases) for instance in instances}
+    taken = {}
+    for name, address in wanted.items():
+        if address is not None:
+            taken.setdefault(address, []).append(name)
+    for address, names in taken.items():
+        if len(names) > 1:
+            log.warning("traffic: %s claim %s; counting neither", ", ".join(names), address)
+            for name in names:
+                wanted[name] = None
+    return wanted
