@@ -45,6 +45,8 @@ fi
 
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+# The browser console's xterm.js from the npm registry (pinned, sha512-checked; no CDN).
+.venv/bin/python static/vendor/fetch.py
 
 mkdir -p "$INSTANCE"
 chmod 700 "$INSTANCE"

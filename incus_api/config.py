@@ -66,8 +66,6 @@ DEFAULTS = {
     "EXEC_PER_CONTAINER": 4,
     # Seconds without a keystroke after which a browser console (web terminal) is ended.
     "CONSOLE_IDLE_TIMEOUT": 900,
-    # Seconds without a keystroke after which a browser console (web terminal) is ended.
-    "CONSOLE_IDLE_TIMEOUT": 900,
     # Addresses/networks of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed.
     "TRUSTED_PROXIES": "",
     # Send the session cookie only over HTTPS (always, not just when the request came over it).
@@ -86,7 +84,7 @@ DEFAULTS = {
     "TRAFFIC_THROTTLE_RATE": "1Mbit",
 }
 
-INT_KEYS = ("PORT", "EXEC_TIMEOUT", "CONSOLE_IDLE_TIMEOUT", "CONSOLE_IDLE_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL", "EXEC_OUTPUT_LIMIT",
+INT_KEYS = ("PORT", "EXEC_TIMEOUT", "CONSOLE_IDLE_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL", "EXEC_OUTPUT_LIMIT",
             "EXEC_PER_CONTAINER", "AUDIT_KEEP_DAYS", "AUDIT_ANONYMOUS_KEEP",
             "TRAFFIC_INTERVAL")
 BOOL_KEYS = ("ISOLATE_CONTAINERS", "SESSION_COOKIE_SECURE")

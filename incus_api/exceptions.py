@@ -42,6 +42,10 @@ class Unauthorized(AppError):
     http_status = 401
 
 
+class Forbidden(AppError):
+    http_status = 403
+
+
 class NotFound(AppError):
     http_status = 404
     json_status = "NotFound"
@@ -49,6 +53,12 @@ class NotFound(AppError):
 
 class Conflict(AppError):
     http_status = 409
+
+
+class Gone(AppError):
+    """Something that existed and is no more: e.g. a one-time link already used or expired."""
+
+    http_status = 410
 
 
 class TooManyRequests(AppError):

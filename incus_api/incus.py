@@ -19,7 +19,7 @@ from pylxd import Client
 from pylxd import client as pylxd_client
 from pylxd import exceptions as pylxd_errors
 
-from . import incus_exec
+from . import incus_console, incus_exec
 from .exceptions import IncusError, IncusUnavailable, NotFound, OperationTimeout
 from .i18n import N_
 
@@ -270,6 +270,29 @@ class Incus:
             stdout=stdout.text(), stderr=stderr.text(),
             stdout_truncated=stdout.truncated, stderr_truncated=stderr.truncated,
         )
+
+    def open_console(self, name, columns, rows):
+        """A login shell (bash, else sh) on a PTY of ``columns`` x ``rows`` in the running
+        container ``name``: an ``incus_console.Console`` to read, write and resize, ended by
+        ``end_console``. Nothing of what passes through it is written anywhere."""
+        tag = uuid.uuid4().hex
+        with self._translated(name):
+            answer = self.api.instances[name]["exec"].post(json=incus_console.exec_body(columns, rows, tag)).json()
+            operation_id = answer["operation"].rsplit("/", 1)[-1]
+            fds = answer["metadata"]["metadata"]["fds"]
+        streams = incus_console.ConsoleStreams(self.socket_path, operation_id, fds).__enter__()
+        return incus_console.Console(name, tag, operation_id, streams)
+
+    def end_console(self, console):
+        """Kill every process the console started in the container (those it put in the
+        background too), then close its websockets; returns how many processes were killed."""
+        killed = 0
+        try:
+            killed = incus_exec.kill_tagged(console.name, console.tag)
+        finally:
+            console.streams.close()
+            self._settle(console.operation_id, timeout=5)
+        return killed
 
     def _settle(self, operation_id, timeout=10):
         """Give a killed exec's operation a moment to end, so that it does not linger."""

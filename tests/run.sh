@@ -28,5 +28,6 @@ if [ ! -x .venv/bin/python ]; then
     /usr/bin/python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+.venv/bin/python static/vendor/fetch.py  # the console's xterm.js (npm registry, pinned, checked)
 
 exec .venv/bin/python -m pytest -p no:cacheprovider tests "$@"

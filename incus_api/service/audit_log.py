@@ -46,6 +46,13 @@ def write(db, actor, action, target=None, details=None, result="success", *, met
     return cursor.lastrowid
 
 
+def complete(db, entry_id, details, result):
+    """Fill in the end of an entry written when something long began (a console session: one
+    entry with its start and end)."""
+    db.execute("UPDATE audit_log SET details = ?, result = ? WHERE id = ?",
+               (json.dumps(details, ensure_ascii=False) if details else None, str(result)[:20], int(entry_id)))
+
+
 def prune(db, retention):
     """Drop entries past their age, and the oldest anonymous ones past the cap; returns how many."""
     removed = 0
@@ -95,6 +102,9 @@ class AuditLogService:
     def write(self, actor, action, target=None, details=None, result="success", **request_fields):
         return write(self.db, actor, action, target=target, details=details, result=result,
                      retention=self.retention, **request_fields)
+
+    def complete(self, entry_id, details, result):
+        return complete(self.db, entry_id, details, result)
 
     def entries(self, limit=100, target=None, before_id=None):
         return entries(self.db, limit=limit, target=target, before_id=before_id)
