@@ -1,6 +1,6 @@
 """Builds the app and serves it. Configuration comes from the environment (see README)."""
 from incus_api import create_app
-from incus_api.serving import waitress_options
+from incus_api.serving import serve
 
 app = create_app()
 
@@ -44,8 +44,6 @@ def limit_malloc_arenas(arenas=2):
 
 
 if __name__ == "__main__":
-    from waitress import serve
-
     limit_malloc_arenas()
-    start_background_work()
-    serve(app, **waitress_options(app))
+    # gunicorn (incus_api/serving.py): background work starts in its worker, once forked.
+    serve(app, on_worker_start=start_background_work)

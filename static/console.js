@@ -35,7 +35,7 @@
 
   function connect() {
     var base = new URL(box.getAttribute('data-socket-url'), window.location.href);
-    base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+    base.protocol = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
     base.searchParams.set('cols', term.cols);
     base.searchParams.set('rows', term.rows);
     socket = new WebSocket(base.toString());

@@ -83,6 +83,13 @@ def console_page(name, socket_url=None, refused=None, status=200, via_token=Fals
     return response
 
 
+def socket_path(endpoint, **values):
+    """The WebSocket's path only: werkzeug builds a ``ws://`` URL for a WebSocket rule, with the
+    host as the app sees it; the page connects to the host it was loaded from."""
+    parts = urlsplit(url_for(endpoint, **values))
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
 def idle_minutes():
     return max(1, round(current_app.config["CONSOLE_IDLE_TIMEOUT"] / 60))
 
@@ -99,7 +106,7 @@ def console(name):
         services().console.check_open(name)
     except AppError as exc:
         return console_page(name, refused=message_of(exc), status=exc.http_status)
-    return console_page(name, socket_url=url_for("dashboard.console_socket", name=name))
+    return console_page(name, socket_url=socket_path("dashboard.console_socket", name=name))
 
 
 @bp.get("/console/<token>")
@@ -109,7 +116,8 @@ def token_console(token):
         name, ticket, _token_id = services().console.redeem(token)
     except AppError as exc:
         return console_page(None, refused=message_of(exc), status=exc.http_status, via_token=True)
-    return console_page(name, socket_url=url_for("dashboard.token_console_socket", ticket=ticket), via_token=True)
+    return console_page(name, socket_url=socket_path("dashboard.token_console_socket", ticket=ticket),
+                        via_token=True)
 
 
 class Browser:
