@@ -25,7 +25,7 @@ log() { echo "[install] $*"; }
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 
 need=""
-for pkg in python3-venv python3-dev gcc iptables iproute2; do
+for pkg in python3-venv python3-dev gcc iptables iproute2 nftables; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need="$need $pkg"
 done
 if [ -n "$need" ]; then

@@ -135,9 +135,9 @@ class TrafficService:
     def forget(self, name):
         """A deleted container's plan and history go with it. Its kernel counters stay until the
         next pass (their last value is its baseline, so a new container of that name starts at 0)."""
-        with self.db.transaction() as conn:
-            conn.execute("DELETE FROM traffic_plans WHERE container_name = ?", (name,))
-            conn.execute("DELETE FROM traffic_hourly WHERE container_name = ?", (name,))
+        # Within the caller's transaction when there is one (a delete's, with its NAT rules).
+        self.db.execute("DELETE FROM traffic_plans WHERE container_name = ?", (name,))
+        self.db.execute("DELETE FROM traffic_hourly WHERE container_name = ?", (name,))
 
     def track(self, name, address):
         """Count ``name`` at ``address`` from now on (a new container: from its first packet,

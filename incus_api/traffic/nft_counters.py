@@ -151,18 +151,19 @@ class NftCounters:
         for name, address in wanted.items():
             if not COUNTER_NAME.fullmatch(name) or (address is not None and not _is_ipv4(address)):
                 raise ValueError(f"cannot count {name!r} at {address!r}")
-        lines = []
+        removals, additions = [], []  # every element out before any goes in: an address may change hands
         for name in sorted(set(snapshot.counters) - set(wanted)):
-            lines += self._unmap(name, snapshot.addresses.get(name))
-            lines += [f'delete counter {FAMILY} {TABLE} rx_{name}', f'delete counter {FAMILY} {TABLE} tx_{name}']
+            removals += self._unmap(name, snapshot.addresses.get(name))
+            removals += [f'delete counter {FAMILY} {TABLE} rx_{name}', f'delete counter {FAMILY} {TABLE} tx_{name}']
         for name, address in sorted(wanted.items()):
             if name not in snapshot.counters:
-                lines += [f"add counter {FAMILY} {TABLE} rx_{name}", f"add counter {FAMILY} {TABLE} tx_{name}"]
+                additions += [f"add counter {FAMILY} {TABLE} rx_{name}", f"add counter {FAMILY} {TABLE} tx_{name}"]
             old = snapshot.addresses.get(name)
             if old != address:
-                lines += self._unmap(name, old)
+                removals[:0] = self._unmap(name, old)
                 if address is not None:
-                    lines += [f'add element {FAMILY} {TABLE} {d} {{ {address} : "{d}_{name}" }}' for d in ("tx", "rx")]
+                    additions += [f'add element {FAMILY} {TABLE} {d} {{ {address} : "{d}_{name}" }}' for d in ("tx", "rx")]
+        lines = removals + additions
         if lines:
             with _table_lock:
                 _run(["-f", "-"], "\n".join(lines) + "\n")
