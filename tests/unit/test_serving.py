@@ -1,15 +1,30 @@
-"""The real server app.py runs (waitress, with the options app.py gives it): a body over the
-app's limit is refused by waitress before the app reads it, and X-Forwarded-* reach the app's own
-proxy check (waitress would otherwise drop them)."""
+"""The real server app.py runs (gunicorn, with the options app.py gives it, in a subprocess as
+app.py runs it): a body over the app's limit is refused before the app reads it, and
+X-Forwarded-* reach the app's own proxy check (gunicorn trusts no proxy itself)."""
+import contextlib
+import os
 import socket
-import threading
+import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 import requests
 
 from incus_api import MAX_REQUEST_BYTES
-from incus_api.serving import waitress_options
-from tests.conftest import API_HEADERS
+from incus_api.serving import THREADS, BodyLimit, bind_address, gunicorn_options
+from tests.conftest import API_HEADERS, API_SECRET, ROOT
+
+SERVER = """
+import sys
+from incus_api import create_app
+from incus_api.serving import serve
+app = create_app({"DATABASE": sys.argv[1], "API_SECRET_KEY": sys.argv[2], "SECRET_KEY": "k",
+                  "INCUS_SOCKET": sys.argv[1] + ".none", "TRUSTED_PROXIES": sys.argv[3],
+                  "HOST": "127.0.0.1", "PORT": int(sys.argv[4])}, instance_path=sys.argv[1] + ".instance")
+serve(app)
+"""
 
 
 @pytest.fixture
@@ -17,23 +32,55 @@ def app_overrides(tmp_path):
     return {"INCUS_SOCKET": str(tmp_path / "no-incus.socket")}
 
 
-@pytest.fixture
-def waitress_url(app):
-    import waitress
-
-    options = {**waitress_options(app), "host": "127.0.0.1", "port": 0, "threads": 2}
-    server = waitress.create_server(app, **options)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=5)
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-def test_serve_options_carry_the_app_limit(app):
-    options = waitress_options(app)
-    assert options["max_request_body_size"] == MAX_REQUEST_BYTES == app.config["MAX_CONTENT_LENGTH"]
-    assert (options["host"], options["port"]) == (app.config["HOST"], app.config["PORT"])
+@contextlib.contextmanager
+def served(tmp_path, trusted=""):
+    """The app under gunicorn in a subprocess; yields ``(base URL, database path)``."""
+    database, port = tmp_path / f"serve{len(trusted)}.sqlite3", free_port()
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(database), API_SECRET, trusted, str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", database
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def audit_rows(database):
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT * FROM audit_log").fetchall()
+
+
+def test_serve_options_carry_the_config(app):
+    options = gunicorn_options(app)
+    assert options["bind"] == [f"{app.config['HOST']}:{app.config['PORT']}"]
+    assert (options["workers"], options["worker_class"], options["threads"]) == (1, "gthread", THREADS)
+    assert THREADS >= 8 + 16  # eight consoles and the dashboard at once
+    assert options["forwarded_allow_ips"] == "" and options["secure_scheme_headers"] == {}
+    assert bind_address("::1", 5000) == "[::1]:5000"
+
+
+def test_the_body_limit_answers_before_the_app(app):
+    seen, status = [], []
+    limited = BodyLimit(lambda environ, start: seen.append(environ) or app(environ, start), MAX_REQUEST_BYTES)
+    body = limited({"CONTENT_LENGTH": str(MAX_REQUEST_BYTES + 1)}, lambda line, headers: status.append(line))
+    assert status == ["413 Request Entity Too Large"] and seen == [] and b"too large" in b"".join(body)
+    limited({"CONTENT_LENGTH": "", "REQUEST_METHOD": "GET", "PATH_INFO": "/login", "SERVER_NAME": "x",
+             "SERVER_PORT": "80", "wsgi.url_scheme": "http"}, lambda line, headers: status.append(line))
+    assert len(seen) == 1
 
 
 def raw_request(url, head, body=b""):
@@ -46,44 +93,22 @@ def raw_request(url, head, body=b""):
     return answer.decode("latin-1")
 
 
-def audit_rows(app):
-    return app.extensions["incus_api"].db.query("SELECT * FROM audit_log")
+def test_bodies_over_and_within_the_limit_and_forwarded_headers(tmp_path):
+    with served(tmp_path) as (url, database):
+        size = 2 * 1024 * 1024
+        head = (f"POST /container/create HTTP/1.1\r\nHost: localhost\r\nX-API-Hash: {API_HEADERS['X-API-Hash']}\r\n"
+                f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {size}\r\n"
+                "Connection: close\r\n\r\n")
+        # Only the headers and a first piece are sent: the answer comes without the rest of the body.
+        answer = raw_request(url, head, b"name=" + b"a" * 1000)
+        assert answer.startswith("HTTP/1.1 413"), answer[:200]
+        assert audit_rows(database) == []  # the app never saw the request
 
-
-def test_a_2_mib_body_gets_413_from_waitress_before_the_app_reads_it(app, waitress_url):
-    size = 2 * 1024 * 1024
-    head = (f"POST /container/create HTTP/1.1\r\nHost: localhost\r\nX-API-Hash: {API_HEADERS['X-API-Hash']}\r\n"
-            f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n")
-    # Only the headers and a first piece are sent: the answer comes without the rest of the body.
-    answer = raw_request(waitress_url, head, b"name=" + b"a" * 1000)
-    assert answer.startswith("HTTP/1.1 413"), answer[:200]
-    assert audit_rows(app) == []  # the app never saw the request
-
-
-def test_a_body_within_the_limit_reaches_the_app(app, waitress_url):
-    response = requests.post(f"{waitress_url}/container/create", headers=API_HEADERS,
-                             data={"name": "bad name", "image": "busybox", "pad": "x" * 500_000})
-    assert response.status_code == 400 and response.json()["status"] == "error"
-    assert [row["action"] for row in audit_rows(app)] == ["api.create_container"]
-
-
-def test_forwarded_for_reaches_the_app_only_from_a_trusted_proxy(tmp_path):
-    """Waitress drops X-Forwarded-* by default; the options leave the decision to the app."""
-    import waitress
-
-    from incus_api import create_app
-
-    for trusted, expected in (("127.0.0.1", "203.0.113.9"), ("", "127.0.0.1")):
-        app = create_app({"DATABASE": str(tmp_path / f"db{trusted}"), "API_SECRET_KEY": "s", "SECRET_KEY": "k",
-                          "INCUS_SOCKET": str(tmp_path / "none"), "TRUSTED_PROXIES": trusted},
-                         instance_path=tmp_path / "instance")
-        server = waitress.create_server(app, **{**waitress_options(app), "host": "127.0.0.1", "port": 0})
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        try:
-            requests.post(f"http://127.0.0.1:{server.effective_port}/container/create",
-                          headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10)
-        finally:
-            server.close()
-            thread.join(timeout=5)
-        assert [row["client_address"] for row in audit_rows(app)] == [expected], trusted
+        response = requests.post(f"{url}/container/create", headers={**API_HEADERS, "X-Forwarded-For": "203.0.113.9"},
+                                 data={"name": "bad name", "image": "busybox", "pad": "x" * 500_000}, timeout=10)
+        assert response.status_code == 400 and response.json()["status"] == "error"
+        rows = audit_rows(database)
+        assert [(row["action"], row["client_address"]) for row in rows] == [("api.create_container", "127.0.0.1")]
+    with served(tmp_path, trusted="127.0.0.1") as (url, database):
+        requests.post(f"{url}/container/create", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10)
+        assert [row["client_address"] for row in audit_rows(database)] == ["203.0.113.9"]

@@ -1,0 +1,213 @@
+"""The console's pure logic: one-time tokens (hash-only, once, expiry), tickets, the relay's
+control messages, idle timeout and end, the audit entry, and the Incus exec request."""
+import hashlib
+import json
+import queue
+import threading
+
+import pytest
+
+from incus_api import incus_console
+from incus_api.db import Database
+from incus_api.exceptions import Conflict, Forbidden, Gone, NotFound, TooManyRequests
+from incus_api.service.audit_log import AuditLogService
+from incus_api.service.console import TOKEN_SECONDS, ConsoleService, Disconnected, parse_control
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_800_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+class FakeConsole:
+    def __init__(self, name):
+        self.name, self.typed, self.sizes = name, [], []
+        self.output = queue.Queue()
+
+    def read(self):
+        return self.output.get()
+
+    def write(self, data):
+        self.typed.append(data)
+        return True
+
+    def resize(self, columns, rows):
+        self.sizes.append((columns, rows))
+        return True
+
+
+class FakeIncus:
+    def __init__(self):
+        self.status = {"web1": "Running", "off1": "Stopped"}
+        self.ended = []
+
+    def instance_config(self, name):
+        if name not in self.status:
+            raise NotFound("Container {name} does not exist", name=name)
+        return {"status": self.status[name], "config": {}}
+
+    def open_console(self, name, columns, rows):
+        console = FakeConsole(name)
+        console.size = (columns, rows)
+        return console
+
+    def end_console(self, console):
+        self.ended.append(console)
+        console.output.put(b"")
+        return 1
+
+
+class FakeSuspensions:
+    def __init__(self):
+        self.names = set()
+
+    def is_suspended(self, name, instance=None):
+        return name in self.names
+
+
+class FakeBrowser:
+    def __init__(self):
+        self.incoming = queue.Queue()
+        self.sent = []
+
+    def receive(self, timeout):
+        try:
+            message = self.incoming.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if message is Disconnected:
+            raise Disconnected()
+        return message
+
+    def send(self, data):
+        self.sent.append(data)
+
+
+@pytest.fixture
+def parts(tmp_path):
+    db = Database(tmp_path / "c.sqlite3")
+    db.migrate()
+    clock = Clock()
+    incus, suspensions = FakeIncus(), FakeSuspensions()
+    audit = AuditLogService(db, {})
+    service = ConsoleService(incus=incus, db=db, suspensions=suspensions, audit_log=audit,
+                             config={"CONSOLE_IDLE_TIMEOUT": 900}, clock=clock, max_sessions=2)
+    return service, db, clock, incus, suspensions
+
+
+def test_a_token_is_stored_only_as_its_hash_and_opens_once(parts):
+    service, db, clock, *_ = parts
+    token, seconds = service.create_token("web1")
+    assert seconds == TOKEN_SECONDS == 60
+    rows = [dict(row) for row in db.query("SELECT * FROM console_tokens")]
+    assert rows[0]["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in json.dumps(rows)
+    name, ticket, token_id = service.redeem(token)
+    assert name == "web1" and token_id == rows[0]["token_hash"][:12]
+    with pytest.raises(Gone):
+        service.redeem(token)
+    assert service.take_ticket(ticket) == ("web1", f"token:{token_id}")
+    with pytest.raises(Forbidden):
+        service.take_ticket(ticket)  # a ticket works once too
+
+
+def test_a_token_expires_and_unknown_ones_are_refused(parts):
+    service, _db, clock, *_ = parts
+    token, _ = service.create_token("web1")
+    clock.now += TOKEN_SECONDS + 1
+    with pytest.raises(Gone):
+        service.redeem(token)
+    for bad in ("x" * 43, "short", "../../etc", None):
+        with pytest.raises(Forbidden):
+            service.redeem(bad)
+
+
+def test_suspended_stopped_and_unknown_containers_open_nothing(parts):
+    service, _db, _clock, incus, suspensions = parts
+    with pytest.raises(Conflict):
+        service.create_token("off1")
+    with pytest.raises(NotFound):
+        service.create_token("nope")
+    token, _ = service.create_token("web1")
+    suspensions.names.add("web1")
+    with pytest.raises(Conflict):
+        service.redeem(token)
+    suspensions.names.clear()  # not spent by the refusal: it opens once the container may run
+    assert service.redeem(token)[0] == "web1"
+
+
+def run_relay(service, session, browser):
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("reason", service.relay(session, browser)))
+    thread.start()
+    return thread, result
+
+
+def test_the_relay_passes_input_resizes_and_output_then_ends_with_the_browser(parts):
+    service, db, _clock, incus, _s = parts
+    session = service.start("web1", "admin:root", 100, 30, client_address="127.0.0.1")
+    assert session.console.size == (100, 30) and service.open_count("web1") == 1
+    browser = FakeBrowser()
+    thread, result = run_relay(service, session, browser)
+    session.console.output.put(b"hello")
+    browser.incoming.put(b"cat /etc/secret-file\r")
+    browser.incoming.put(json.dumps({"type": "resize", "cols": 120, "rows": 40}))
+    browser.incoming.put("not json")
+    browser.incoming.put(Disconnected)
+    thread.join(timeout=10)
+    assert result["reason"] == "closed"
+    assert session.console.typed == [b"cat /etc/secret-file\r"] and session.console.sizes == [(120, 40)]
+    assert browser.sent == [b"hello"]
+    assert incus.ended == [session.console] and service.open_count() == 0
+    entry = dict(db.query_one("SELECT * FROM audit_log"))
+    details = json.loads(entry["details"])
+    assert (entry["actor"], entry["action"], entry["target"], entry["result"]) == ("admin:root", "console.session",
+                                                                                   "web1", "closed")
+    assert set(details) == {"started", "ended", "end"} and details["end"] == "closed"
+    assert "secret-file" not in json.dumps(entry)  # never what was typed
+
+
+def test_idle_sessions_end_and_the_shell_exiting_ends_the_session(parts):
+    service, _db, clock, incus, _s = parts
+    session = service.start("web1", "token:abc", 80, 24)
+    clock.now += 901  # no input for longer than CONSOLE_IDLE_TIMEOUT
+    thread, result = run_relay(service, session, FakeBrowser())
+    thread.join(timeout=10)
+    assert result["reason"] == "idle" and incus.ended == [session.console]
+    session = service.start("web1", "token:abc", 80, 24)
+    thread, result = run_relay(service, session, FakeBrowser())
+    session.console.output.put(b"")  # the shell ended
+    thread.join(timeout=10)
+    assert result["reason"] == "exited"
+
+
+def test_too_many_consoles_and_a_stop(parts):
+    service, _db, _clock, incus, _s = parts
+    first, second = service.start("web1", "admin:a", 80, 24), service.start("web1", "admin:a", 80, 24)
+    with pytest.raises(TooManyRequests):
+        service.start("web1", "admin:a", 80, 24)
+    service.end_all()
+    assert {id(c) for c in incus.ended} == {id(first.console), id(second.console)} and service.open_count() == 0
+    with pytest.raises(Conflict):
+        service.start("web1", "admin:a", 80, 24)
+
+
+def test_control_messages():
+    assert parse_control('{"type": "resize", "cols": 80, "rows": 24}') == ("resize", 80, 24)
+    assert parse_control('{"type": "input", "data": "é"}') == ("input", "é".encode())
+    for bad in ('{"type": "resize", "cols": true, "rows": 2}', '{"type": "resize", "cols": -1, "rows": 2}',
+                "[]", "{", '{"type": "other"}'):
+        assert parse_control(bad) is None
+
+
+def test_the_incus_exec_request_is_an_interactive_login_shell_with_the_kill_tag():
+    body = incus_console.exec_body(5000, 1, "abc")
+    assert body["interactive"] is True and body["wait-for-websocket"] is True
+    assert (body["width"], body["height"]) == (incus_console.MAX_COLUMNS, incus_console.MIN_SIZE)
+    assert body["environment"]["INCUS_API_EXEC"] == "abc" and body["environment"]["TERM"] == "xterm-256color"
+    assert "bash -l" in body["command"][-1] and "sh -l" in body["command"][-1]
+    assert json.loads(incus_console.resize_message(120, 40)) == {
+        "command": "window-resize", "args": {"width": "120", "height": "40"}}
