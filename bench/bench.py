@@ -2,7 +2,7 @@
 """Benchmark of incus-api-web against the Incus floor (issue 8).
 
 For N busybox containers (``bench-0`` .. ``bench-<N-1>``, created once and reused between runs)
-it starts the service (``app.py``, waitress, threads=16) on a free loopback port with a temporary
+it starts the service (``app.py``, gunicorn, one gthread worker, threads=32) on a free loopback port with a temporary
 database, and times every operation through HTTP next to the raw Incus REST call that fetches the
 same data over the unix socket (the floor), in the same run and interleaved with it, because this
 machine is noisy. Reports median / p95 / ratio, the service's resident memory, and 16 concurrent
