@@ -695,6 +695,23 @@
     });
   }
 
+  /* The container page's "Reset traffic": a new period from now, after a confirmation. */
+  function setupTrafficReset(button) {
+    var name = button.getAttribute('data-name');
+    button.addEventListener('click', function () {
+      confirmDialog(t('traffic_reset_title', { name: name }), [el('p', {}, [t('traffic_reset_body')])], t('traffic_reset'))
+        .then(function (ok) {
+          if (!ok) { return; }
+          setBusy(button, true);
+          return api('POST', url('traffic_reset', name)).then(function (result) {
+            setBusy(button, false);
+            notice(result);
+            return refreshAll();
+          });
+        });
+    });
+  }
+
   function autoRefresh(region) {
     var seconds = parseInt(region.getAttribute('data-auto-refresh'), 10);
     if (!seconds) { return; }
@@ -709,6 +726,7 @@
   document.querySelectorAll('[data-exec-form]').forEach(setupExec);
   document.querySelectorAll('[data-reinstall-form]').forEach(setupReinstall);
   document.querySelectorAll('[data-limits-form]').forEach(setupLimits);
+  document.querySelectorAll('[data-traffic-reset]').forEach(setupTrafficReset);
   document.querySelectorAll('[data-nat-form]').forEach(setupNat);
   document.querySelectorAll('[data-password-form]').forEach(setupPassword);
   document.querySelectorAll('[data-import-form]').forEach(setupImport);

@@ -65,6 +65,21 @@ def size(value):
     return f"{format_decimal(amount, format='#,##0.0')} {unit}"
 
 
+@bp.app_template_filter("traffic")
+def traffic_size(value):
+    """Bytes of traffic in decimal units, the units quotas are sold in: ``1.5 GB``."""
+    if value is None or value == "":
+        return "—"
+    amount = float(value)
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(amount) < 1000 or unit == "PB":
+            break
+        amount /= 1000
+    if unit == "B":
+        return f"{int(amount)} B"
+    return f"{format_decimal(amount, format='#,##0.##')} {unit}"
+
+
 @bp.app_template_filter("seconds")
 def seconds(nanoseconds):
     if nanoseconds is None:

@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError
 from .. import LANGUAGES, validation
 from ..auth import API_SECRET_SETTING, api_hash, api_secret, authenticate, create_user
 from ..errors import _respond
-from ..exceptions import AppError
+from ..exceptions import AppError, IncusUnavailable, NotFound
 from ..security import LoginLimited, login_limiter
 from ..service.public_address import public_host
 from . import bp
@@ -146,7 +146,8 @@ def index():
     images, images_error = local_images()
     problems = [check for check in diagnostics(max_age=DIAGNOSTICS_MAX_AGE) if not check["ok"]] if live else []
     return render_template("containers.html", rows=rows, live=live, images=images, images_error=images_error,
-                           problems=problems, suspended=services().lifecycle.suspended_names())
+                           problems=problems, suspended=services().lifecycle.suspended_names(),
+                           traffic=services().traffic.summaries())
 
 
 @bp.get("/containers/rows")
@@ -155,7 +156,7 @@ def container_rows():
     """The table body and the Incus banner, for refreshing the list without a reload."""
     rows, live = services().containers.list_all()
     return render_template("_container_rows.html", rows=rows, live=live,
-                           suspended=services().lifecycle.suspended_names())
+                           suspended=services().lifecycle.suspended_names(), traffic=services().traffic.summaries())
 
 
 @bp.get("/containers/<name>")
@@ -166,7 +167,22 @@ def container(name):
     rules = services().nat_rules.list_for(name)
     images, _images_error = local_images()
     return render_template("container.html", name=name, info=info, rules=rules, images=images,
-                           public_host=public_host(current_app.config))
+                           public_host=public_host(current_app.config), usage=traffic_usage(name))
+
+
+def traffic_usage(name):
+    """This period's traffic for the page, or None while Incus cannot say the container exists."""
+    try:
+        return services().traffic.usage(name)
+    except (NotFound, IncusUnavailable):
+        return None
+
+
+@bp.get("/containers/<name>/traffic")
+@login_required
+def container_traffic(name):
+    name = validation.container_name(name)
+    return render_template("_traffic.html", name=name, usage=services().traffic.usage(name))
 
 
 @bp.get("/containers/<name>/overview")
@@ -259,6 +275,7 @@ def js_config():
             "index": url_for("dashboard.index"),
             "password": url_for("api.set_password", name=placeholder),
             "limits": url_for("api.set_limits", name=placeholder),
+            "traffic_reset": url_for("api.reset_traffic", name=placeholder),
             "image_import": url_for("api.import_image"),
             "image_operation": url_for("api.import_status", operation_id="__ID__"),
             "image_delete": url_for("api.delete_image", fingerprint="__ID__"),
@@ -277,6 +294,9 @@ def js_config():
             "ports": _("Port range"),
             "copy": _("Copy"),
             "limits_required": _("Fill in at least one limit to change"),
+            "traffic_reset_title": _("Reset the traffic of {name}?"),
+            "traffic_reset_body": _("This period's totals start again from zero now, and a throttle or a suspension for traffic is lifted. The history per day is kept."),
+            "traffic_reset": _("Reset traffic"),
             "running_command": _("Running…"),
             "network_error": _("The server cannot be reached: check the connection and try again"),
             "unexpected": _("Unexpected answer from the server"),

@@ -213,8 +213,8 @@ class NicGuard:
                 names.append(instance["name"])
         return sorted(names)
 
-    def leases_by_hwaddr(self):
-        return ipv4_by_hwaddr(self._leases.get())
+    def leases_by_hwaddr(self, fresh=False):
+        return ipv4_by_hwaddr(self._leases.get(fresh=fresh))
 
     def _read_leases(self):
         try:

@@ -243,7 +243,7 @@ class TrafficService:
         with self._pass_lock:
             instances = self.incus.instances()
             network = self.nic_guard.network()
-            leases = self.nic_guard.leases_by_hwaddr()
+            leases = self.nic_guard.leases_by_hwaddr(fresh=True)  # a container started a second ago counts too
             wanted = _addresses(instances, network, leases)
             snapshot = self.counters.ensure(self.counters.read())
             now = self.clock()
