@@ -1,0 +1,207 @@
+"""The console's one-time link route (401/404/409, expiry, one use, hash-only storage) against the
+real Incus, and the console served the way app.py serves it (gunicorn in a subprocess, like
+bench/bench.py's service): 8 consoles at once, two on one container, while the dashboard answers;
+SIGTERM ends them all and leaves no process of theirs in the containers."""
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import websocket
+
+from tests.conftest import API_HEADERS, INCUS_SOCKET, ROOT, TEST_TAG_PREFIX, incus_cli
+
+PROCESSES = "for e in /proc/[0-9]*/environ; do grep -qs INCUS_API_EXEC= $e && echo ${e%/environ}; done; true"
+
+
+def tagged_processes(name):
+    return subprocess.run(["incus", "exec", name, "--", "sh", "-c", PROCESSES],
+                          capture_output=True, text=True, check=True).stdout.split()
+
+
+def csrf_of(html):
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def log_in(client, app, password="test-admin-password"):
+    from incus_api.auth import create_user
+
+    create_user(app.extensions["incus_api"].db, "admin", password)
+    client.post("/login", data={"username": "admin", "password": password,
+                                "csrf_token": csrf_of(client.get("/login").get_data(as_text=True))})
+    return csrf_of(client.get("/settings").get_data(as_text=True))
+
+
+# -- the token route -------------------------------------------------------------------------
+
+def test_the_token_route_answers_401_404_409_and_a_link(api, client, app, make_container):
+    name = make_container(wait_for_ip=False)
+    assert client.post(f"/container/{name}/console_token").status_code == 401
+    assert api.post("/container/t-no-such-container-x/console_token").status_code == 404
+    answer = api.post(f"/container/{name}/console_token")
+    body = answer.get_json()
+    assert answer.status_code == 200 and body["status"] == "success" and body["expires_in"] == 60
+    token = body["url"].removeprefix("/console/")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)
+
+    rows = app.extensions["incus_api"].db.query("SELECT * FROM console_tokens")
+    stored = json.dumps([dict(row) for row in rows])
+    assert token not in stored and rows[0]["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
+    assert rows[0]["container_name"] == name and rows[0]["used_at"] is None
+
+    incus_cli("stop", "--force", name)
+    refused = api.post(f"/container/{name}/console_token")
+    assert refused.status_code == 409 and "Stopped" in refused.get_json()["message"]
+    page = client.get(body["url"], headers={"Accept": "text/html"})  # the earlier link opens nothing now
+    assert page.status_code == 409 and "Stopped" in page.get_data(as_text=True)
+    assert client.get(f"/console/{token}").status_code == 409  # ... and was not spent by that
+
+
+def test_suspended_containers_refuse_the_link_and_the_session_needs_csrf(api, client, app, make_container):
+    name = make_container(wait_for_ip=False)
+    csrf = log_in(client, app)
+    assert client.post(f"/container/{name}/console_token").status_code == 400  # the session without CSRF
+    answer = client.post(f"/container/{name}/console_token", headers={"X-CSRFToken": csrf})
+    assert answer.status_code == 200
+    assert api.post(f"/container/{name}/action", data={"action": "suspend"}).status_code == 200
+    refused = api.post(f"/container/{name}/console_token")
+    assert refused.status_code == 409 and "suspended" in refused.get_json()["message"]
+    page = client.get(answer.get_json()["url"], headers={"Accept": "text/html"})
+    assert page.status_code == 409 and "suspended" in page.get_data(as_text=True)
+    page = client.get(f"/container/{name}/console", headers={"Accept": "text/html"})
+    assert page.status_code == 409 and "suspended" in page.get_data(as_text=True)
+
+
+def test_a_link_opens_once_and_expires(api, client, app, make_container):
+    name = make_container(wait_for_ip=False)
+    fresh = app.test_client()  # no session at all
+    url = api.post(f"/container/{name}/console_token").get_json()["url"]
+    first = fresh.get(url)
+    assert first.status_code == 200 and 'data-socket-url="/console/ws/' in first.get_data(as_text=True)
+    second = fresh.get(url)
+    assert second.status_code == 410 and "already been used" in second.get_data(as_text=True)
+    assert app.extensions["incus_api"].db.query_one("SELECT used_at FROM console_tokens")["used_at"]
+
+    console = app.extensions["incus_api"].services.console
+    url = api.post(f"/container/{name}/console_token").get_json()["url"]
+    real_clock = console.clock
+    console.clock = lambda: real_clock() + 61
+    try:
+        expired = fresh.get(url)
+    finally:
+        console.clock = real_clock
+    assert expired.status_code == 410 and "expired" in expired.get_data(as_text=True)
+    assert fresh.get("/console/" + "x" * 43).status_code == 403
+
+
+# -- served by app.py (gunicorn) -----------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def service():
+    """app.py in a subprocess: temporary DB and config, known API secret and admin, loopback."""
+    tmp = Path(tempfile.mkdtemp(prefix="incus-api-console-"))
+    (tmp / "config.env").write_text("")
+    port, secret, password = free_port(), "console-test-secret", secrets.token_urlsafe(12)
+    env = {**{k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")},
+           "API_SECRET_KEY": secret, "SECRET_KEY": secrets.token_hex(16), "DATABASE": str(tmp / "db.sqlite3"),
+           "HOST": "127.0.0.1", "PORT": str(port), "INCUS_SOCKET": INCUS_SOCKET, "NAT_SYNC_INTERVAL": "0",
+           "TRAFFIC_INTERVAL": "0", "NAT_TAG_PREFIX": f"{TEST_TAG_PREFIX}-{secrets.token_hex(3)}:",
+           "INCUS_API_CONFIG": str(tmp / "config.env"), "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": password,
+           "LOG_LEVEL": "INFO"}
+    subprocess.run([sys.executable, "init_db.py"], cwd=ROOT, env=env, check=True, capture_output=True)
+    log = open(tmp / "service.log", "wb")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (tmp / "service.log").read_text()
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            break
+        time.sleep(0.1)
+    proc.base, proc.password, proc.log = base, password, tmp / "service.log"
+    proc.api = {"X-API-Hash": hashlib.sha256(secret.encode()).hexdigest()}
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+def read_until(ws, pattern, timeout=15):
+    seen, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ws.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            opcode, data = ws.recv_data()
+        except websocket.WebSocketTimeoutException:
+            break
+        seen += data if isinstance(data, bytes) else data.encode()
+        if re.search(pattern, seen):
+            return seen
+    raise AssertionError(f"{pattern!r} not read in {timeout} s: {seen[-500:]!r}")
+
+
+def test_app_py_serves_8_consoles_while_the_dashboard_answers(service, make_container):
+    names = [make_container(wait_for_ip=False) for _ in range(4)]
+    session = requests.Session()
+    session.trust_env = False
+    login = session.get(service.base + "/login")
+    session.post(service.base + "/login", data={"username": "admin", "password": service.password,
+                                                "csrf_token": csrf_of(login.text)})
+    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+    ws_base = service.base.replace("http://", "ws://")
+
+    consoles = []
+    for index in range(8):
+        name = names[index % 4]  # two consoles on each container
+        if index < 4:  # the admin's
+            url = f"{ws_base}/container/{name}/console/ws?cols=100&rows=30"
+            consoles.append(websocket.create_connection(url, cookie=cookie, origin=service.base, timeout=15))
+        else:  # one-time links
+            link = requests.post(f"{service.base}/container/{name}/console_token", headers=service.api, timeout=10)
+            page = requests.get(service.base + link.json()["url"], timeout=10).text
+            path = re.search(r'data-socket-url="([^"]+)"', page).group(1)
+            consoles.append(websocket.create_connection(ws_base + path + "?cols=90&rows=20", origin=service.base,
+                                                        timeout=15))
+    for index, ws in enumerate(consoles):
+        ws.send_binary(f"echo n-$(({index}*7)); sleep 300 &\n".encode())
+    for index, ws in enumerate(consoles):
+        read_until(ws, rf"\nn-{index * 7}\r?\n".encode())
+
+    started = time.monotonic()
+    assert session.get(service.base + "/", timeout=10).status_code == 200  # the dashboard, 8 consoles open
+    assert session.get(f"{service.base}/containers/{names[0]}", timeout=10).status_code == 200
+    assert requests.get(service.base + "/containers", headers=service.api, timeout=10).status_code == 200
+    assert time.monotonic() - started < 10
+    for name in names:
+        assert len(tagged_processes(name)) == 4  # two shells, two sleeps
+
+    consoles[0].close()  # one tab closed: its shell and its sleep go, its neighbour on the container stays
+    deadline = time.monotonic() + 10
+    while len(tagged_processes(names[0])) > 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(tagged_processes(names[0])) == 2
+
+    service.send_signal(signal.SIGTERM)  # what systemd does: the open consoles end with it
+    service.wait(timeout=20)
+    for name in names:
+        assert tagged_processes(name) == [], name
+    log = service.log.read_text()
+    assert log.count(" ended (stopping)") == 7 and log.count(" ended (closed)") == 1, log[-3000:]
