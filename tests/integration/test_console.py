@@ -20,7 +20,7 @@ import pytest
 import requests
 import websocket
 
-from tests.conftest import API_HEADERS, INCUS_SOCKET, ROOT, TEST_TAG_PREFIX, incus_cli
+from tests.conftest import INCUS_SOCKET, ROOT, TEST_TAG_PREFIX, incus_cli
 
 PROCESSES = "for e in /proc/[0-9]*/environ; do grep -qs INCUS_API_EXEC= $e && echo ${e%/environ}; done; true"
 
