@@ -48,8 +48,8 @@ def success(message, **fields):
     "`ssh_port` and `ports` take host ports from PORT_POOL inside the "
     "transaction that writes their rules, so "
     "concurrent creates never share a port. All or nothing: when a step fails (the container, its "
-    "credentials, the forwards), every earlier step is undone and the error names the step (`step`: ports, "
-    "create, forwards, traffic, details)."))
+    "credentials, the forwards, the traffic plan), every earlier step is undone and the error names the step "
+    "(`step`: ports, create, forwards, traffic, credentials)."))
 def create_container(name, image, password, ssh_key, ssh_port, ports, traffic_quota, traffic_reset_day,
                      traffic_direction, traffic_action, **plan_values):
     traffic = TrafficPlan(quota=traffic_quota, reset_day=traffic_reset_day, direction=traffic_direction,

@@ -126,11 +126,12 @@ class NatRuleService:
         forwards = []
         written = False
         trying = (None, None)  # the host port and protocol being inserted, for an IntegrityError
+        listening = pool.listening() if pooled else None
         try:
             with self.db.transaction() as conn:
                 for request in fixed + pooled:
                     if request.host_port is None:
-                        host_port, host_port_end = pool.free_block(conn, request.count)
+                        host_port, host_port_end = pool.free_block(conn, request.count, listening)
                     else:
                         host_port, host_port_end = request.host_port, request.host_port + request.count - 1
                     container_port = request.container_port or host_port

@@ -92,13 +92,19 @@ class PortPool:
         self.start, self.end = parse_port_pool(config.get("PORT_POOL", "20000-59999"))
         self.policy = policy
 
-    def free_block(self, conn, count):
-        """``(start, end)`` of the first ``count`` consecutive free ports; ``Conflict`` when none."""
+    @staticmethod
+    def listening():
+        """The host ports a host program listens on (tcp or udp): read once for several blocks."""
+        return set(host_sockets.listeners("tcp")) | set(host_sockets.listeners("udp"))
+
+    def free_block(self, conn, count, listening=None):
+        """``(start, end)`` of the first ``count`` consecutive free ports; ``Conflict`` when none.
+        ``listening``: the ports of ``listening()`` when the caller has just read them."""
         rows = conn.execute(
             "SELECT host_port, host_port_end FROM nat_rules WHERE host_port <= ? AND host_port_end >= ?",
             (self.end, self.start),
         ).fetchall()
-        listening = set(host_sockets.listeners("tcp")) | set(host_sockets.listeners("udp"))
+        listening = self.listening() if listening is None else listening
         start = first_free_block(self.start, self.end, count, self.policy.reserved | listening,
                                  [(row[0], row[1]) for row in rows])
         if start is None:

@@ -3,6 +3,9 @@
 ``Provisioner.create`` runs the steps in order and remembers how to undo each one; when a step
 fails, every step before it is undone in reverse (the forwards' kernel rules and rows removed,
 the container deleted, and its pinned address with it) and the error names the step that failed.
+Root's credentials are set (an exec in the new container, the slowest step after the create)
+while the forwards and the traffic plan are written; the sale waits for both before it answers
+or undoes anything.
 Ports come from ``PORT_POOL`` inside the transaction that writes their rules (``NatRuleService
 .add_many``), so two concurrent sales never get the same port.
 
@@ -10,6 +13,8 @@ Also what a billing system polls: the host-wide container list, every NAT rule, 
 and a container's SSH endpoint.
 """
 import logging
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..exceptions import AppError, BadInput, Conflict, NotFound
@@ -26,11 +31,11 @@ SSH_PORT = 22
 STEP_MESSAGES = {
     "ports": N_("{reason} (container {name} was not created: the host ports were checked first)"),
     "create": N_("{reason} (at the step that creates container {name}; nothing was left behind)"),
+    "credentials": N_("{reason} (at the step that sets root's credentials in {name}; its port forwards were removed "
+                      "and the container deleted again)"),
     "forwards": N_("{reason} (at the step that writes the port forwards of {name}; the container was deleted again)"),
     "traffic": N_("{reason} (at the step that records the traffic plan of {name}; its port forwards were removed "
                   "and the container deleted again)"),
-    "details": N_("{reason} (at the last step, reading the details of {name}; its port forwards were removed and "
-                  "the container deleted again)"),
 }
 
 
@@ -65,6 +70,7 @@ class StepFailed(AppError):
 class Provisioner:
     def __init__(self, containers, nat_rules, pool, db, config, traffic=None):
         self.traffic = traffic
+        self._credentials = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sale-credentials")
         self.containers = containers
         self.nat_rules = nat_rules
         self.pool = pool
@@ -93,7 +99,7 @@ class Provisioner:
             step = "create"
             extra = {"plan": plan} if plan is not None else {}
             try:
-                info, generated = self.containers.create(name, image, password=password, ssh_key=ssh_key, **extra)
+                info, _ = self.containers.create(name, image, credentials=False, **extra)
             except Conflict:
                 raise  # e.g. the name is taken: that container is not ours to delete
             except BaseException:
@@ -101,18 +107,22 @@ class Provisioner:
                 raise
             undo.append(("container", lambda: self.containers.delete(name)))
 
-            step = "forwards"
-            rules = self.nat_rules.add_many(name, requests, pool=self.pool) if requests else []
-            undo.append(("forwards", lambda: self._remove_rules(rules)))
+            credentials = self._credentials.submit(self.containers.set_credentials, name, password=password,
+                                                   ssh_key=ssh_key)
+            try:
+                step = "forwards"
+                rules = self.nat_rules.add_many(name, requests, pool=self.pool) if requests else []
+                undo.append(("forwards", lambda: self._remove_rules(rules)))
 
-            if self.traffic is not None:
-                step = "traffic"
-                self.traffic.create_plan(name, traffic_plan or TrafficPlan())
-                undo.append(("traffic plan", lambda: self.traffic.forget(name)))
-                self.traffic.track(name, info.get("ip"))
-
-            step = "details"
-            info = self.containers.info(name, with_state=False)  # the answer needs no live state
+                if self.traffic is not None:
+                    step = "traffic"
+                    self.traffic.create_plan(name, traffic_plan or TrafficPlan())
+                    undo.append(("traffic plan", lambda: self.traffic.forget(name)))
+                    self.traffic.track(name, info.get("ip"))
+            finally:
+                futures.wait([credentials])  # nothing is undone while the exec still runs in the container
+            step = "credentials"
+            generated = credentials.result()
         except BaseException as exc:
             self._undo(name, undo)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):

@@ -133,11 +133,15 @@ class TrafficService:
             conn.executemany(sql, rows)
 
     def forget(self, name):
-        """A deleted container's plan and history go with it. Its kernel counters stay until the
-        next pass (their last value is its baseline, so a new container of that name starts at 0)."""
+        """A deleted container's plan and history go with it, and its address leaves the maps. Its
+        counters stay until the next pass (their last value is the baseline, so a new container
+        of that name starts at 0)."""
         # Within the caller's transaction when there is one (a delete's, with its NAT rules).
         self.db.execute("DELETE FROM traffic_plans WHERE container_name = ?", (name,))
         self.db.execute("DELETE FROM traffic_hourly WHERE container_name = ?", (name,))
+        if self.enabled:
+            with self._pass_lock:  # its address is free for the next container at once
+                self._map(name, None)
 
     def track(self, name, address):
         """Count ``name`` at ``address`` from now on (a new container: from its first packet,
@@ -147,19 +151,23 @@ class TrafficService:
         with self._pass_lock:
             try:
                 self.counters.add(name, address)
-            except NftError:
-                try:  # the table is missing, or the address was still mapped to a deleted container
-                    snapshot = self.counters.ensure(self.counters.read())
-                    wanted = dict(snapshot.addresses)
-                    wanted.update({other: None for other in snapshot.counters if other not in wanted})
-                    wanted = {other: (None if other != name and given == address else given)
-                              for other, given in wanted.items()}
-                    wanted[name] = address
-                    self.counters.apply(snapshot, wanted)
-                except (NftError, ValueError) as exc:
-                    log.warning("could not count the traffic of %s yet: %s", name, exc)
+            except NftError:  # the table is missing, or another name still holds the address
+                self._map(name, address)
             except ValueError as exc:
                 log.warning("could not count the traffic of %s: %s", name, exc)
+
+    def _map(self, name, address):
+        """Map ``address`` to ``name``'s counters (None: to nothing), taking it from any other
+        name; the other mappings stay. Called with the pass lock held."""
+        try:
+            snapshot = self.counters.ensure(self.counters.read())
+            wanted = {other: snapshot.addresses.get(other) for other in snapshot.counters}
+            if address is not None:
+                wanted = {other: (None if given == address else given) for other, given in wanted.items()}
+            wanted[name] = address
+            self.counters.apply(snapshot, wanted)
+        except (NftError, ValueError) as exc:
+            log.warning("could not change how the traffic of %s is counted: %s", name, exc)
 
     # -- reports ----------------------------------------------------------------------------
 

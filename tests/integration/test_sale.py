@@ -13,6 +13,7 @@ import pytest
 from incus_api.exceptions import IncusError
 from incus_api.service.containers import ContainerService
 from incus_api.service.nat_rules import NatRuleService
+from incus_api.service.traffic import TrafficService
 
 from ..conftest import API_HEADERS, incus_cli, wait_for_ipv4
 from .conftest import kernel_nat_rules
@@ -214,11 +215,11 @@ STEPS = {
     "the instance": (lambda mp, app: mp.setattr(app.extensions["incus_api"].incus, "create", _create_then_fail(app)),
                      "create"),
     "the credentials": (lambda mp, app: mp.setattr(ContainerService, "set_credentials", fail, raising=False)
-                        or mp.setattr(ContainerService, "set_password", fail), "create"),
+                        or mp.setattr(ContainerService, "set_password", fail), "credentials"),
     "the forwards (database)": (lambda mp, app: mp.setattr(NatRuleService, "add_many", _add_then_fail), "forwards"),
     "the forwards (kernel)": (lambda mp, app: mp.setattr(app.extensions["incus_api"].nat, "add_many", fail),
                               "forwards"),
-    "the answer": (lambda mp, app: mp.setattr(ContainerService, "info", _info_fails_after_create()), "details"),
+    "the traffic plan": (lambda mp, app: mp.setattr(TrafficService, "create_plan", fail), "traffic"),
 }
 
 
@@ -238,19 +239,6 @@ _real_add_many = NatRuleService.add_many
 def _add_then_fail(self, *args, **kwargs):
     _real_add_many(self, *args, **kwargs)  # the rules are written, then the step fails
     raise IncusError("injected failure after the forwards were written")
-
-
-def _info_fails_after_create():
-    real = ContainerService.info
-    calls = []
-
-    def info(self, name, with_state=True):
-        calls.append(name)
-        if len(calls) > 1:  # the create's own read passes, the sale's final read fails
-            raise IncusError("injected failure reading the details")
-        return real(self, name, with_state=with_state)
-
-    return info
 
 
 @pytest.mark.parametrize("step", list(STEPS))
