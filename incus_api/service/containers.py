@@ -118,7 +118,7 @@ class ContainerService:
 
     # -- create -----------------------------------------------------------------------------
 
-    def create(self, name, image, password=None, ssh_key=None, plan=None, credentials=True):
+    def create(self, name, image, password=None, ssh_key=None, plan=None):
         """Create and start ``name`` from ``image``; ``(info, generated_password)`` once it runs.
 
         A ``plan`` (``service.plans.Plan``) is applied in the create request itself: its limits
@@ -131,9 +131,21 @@ class ContainerService:
         is set with chpasswd. With neither, a random password is set and returned here, once
         (never logged or stored); an image without chpasswd then gets none (``None``). When a
         credential cannot be set, the new container is deleted again (nobody could log in to it,
-        or it would keep the image's own login) and the error raised. ``credentials=False``
-        leaves them to the caller (a sale sets them while it writes the forwards).
+        or it would keep the image's own login) and the error raised.
         """
+        self.create_instance(name, image, plan)
+        try:
+            generated = self.set_credentials(name, password=password, ssh_key=ssh_key)
+        except Exception:
+            log.warning("setting the root credentials of new container %s failed: deleting it", name)
+            self._discard(name)
+            raise
+        return self.info(name, with_state=False), generated
+
+    def create_instance(self, name, image, plan=None):
+        """The Incus part of ``create``: checks, then the instance created and started with its
+        pinned, filtered NIC and its plan. Root's credentials are the caller's to set (a sale
+        sets them while it writes the forwards)."""
         if self.incus.exists(name):
             raise Conflict(N_("Container {name} already exists"), name=name)
         source = self.checked_source(image)
@@ -153,15 +165,6 @@ class ContainerService:
             if any(words in reason for words in ("already exists", "UNIQUE constraint failed", "Instance is busy running")):
                 raise Conflict(N_("Container {name} already exists"), name=name) from exc
             raise IncusError(N_("Creating container {name} failed: {reason}"), name=name, reason=reason) from exc
-        if not credentials:
-            return self.info(name, with_state=False), None
-        try:
-            generated = self.set_credentials(name, password=password, ssh_key=ssh_key)
-        except Exception:
-            log.warning("setting the root credentials of new container %s failed: deleting it", name)
-            self._discard(name)
-            raise
-        return self.info(name, with_state=False), generated
 
     def checked_source(self, image):
         """The Incus ``source`` for ``image``; 400 when a local alias is not in the image store."""

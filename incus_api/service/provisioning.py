@@ -99,7 +99,7 @@ class Provisioner:
             step = "create"
             extra = {"plan": plan} if plan is not None else {}
             try:
-                info, _ = self.containers.create(name, image, credentials=False, **extra)
+                self.containers.create_instance(name, image, **extra)
             except Conflict:
                 raise  # e.g. the name is taken: that container is not ours to delete
             except BaseException:
@@ -110,6 +110,7 @@ class Provisioner:
             credentials = self._credentials.submit(self.containers.set_credentials, name, password=password,
                                                    ssh_key=ssh_key)
             try:
+                info = self.containers.info(name, with_state=False)  # the answer needs no live state
                 step = "forwards"
                 rules = self.nat_rules.add_many(name, requests, pool=self.pool) if requests else []
                 undo.append(("forwards", lambda: self._remove_rules(rules)))
