@@ -560,6 +560,8 @@ class Run:
                               ("start/stop", self.measure_state_changes), ("create/delete", self.measure_create),
                               ("create with a plan", self.measure_create_with_plan), ("GET /containers", self.measure_listing),
                               ("traffic", self.measure_traffic)):
+            if self.args.only and step not in self.args.only:
+                continue
             measure()
             trace[step] = round(self.service.memory_kb() / 1024, 1)
         log(f"  RSS after each step (MB): {trace}")
@@ -958,6 +960,9 @@ def parse_args(argv=None):
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
     parser.add_argument("--stop-after", action="store_true", help="stop the bench containers at the end")
     parser.add_argument("--cleanup", action="store_true", help="delete every bench-* container and exit")
+    parser.add_argument("--only", type=lambda text: [step.strip() for step in text.split(",") if step.strip()],
+                        default=[], help="only these steps, comma separated (e.g. 'create with a plan,traffic'); "
+                                         "with --no-readme, for a look at one change")
     args = parser.parse_args(argv)
     if args.quick:
         args.scale = min(args.scale, 0.4)

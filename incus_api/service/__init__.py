@@ -53,7 +53,7 @@ def build_services(incus, nat, db, config):
                              audit_log=audit_log, config=config)
     containers.traffic = traffic
     services = Services(limits=containers.limits, containers=containers, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
-                    images=images, audit_log=audit_log, doctor=Doctor(incus, nat_rules, nic_guard),
+                    images=images, audit_log=audit_log, doctor=Doctor(incus, nat_rules, nic_guard, traffic),
                     provisioning=Provisioner(containers=containers, nat_rules=nat_rules,
                                              pool=PortPool(config, port_policy), db=db, config=config, traffic=traffic),
                     lifecycle=lifecycle, traffic=traffic)

@@ -352,6 +352,13 @@ class ContainerService:
 
     # -- info -------------------------------------------------------------------------------
 
+    def info_of(self, name, instance):
+        """``info`` from an instance config the caller has just read (no request of its own)."""
+        info = shape_info(instance, ip=self._assigned_ip(instance), bridge=self.limits.bridge)
+        info["suspended"] = self.suspensions is not None and self.suspensions.is_suspended(name, instance)
+        self._remember(name, info=info)
+        return info
+
     def info(self, name, with_state=True):
         """Live information from Incus; the last known snapshot when Incus is unreachable.
         ``with_state=False`` leaves out what the running container reports (its ``state``:
@@ -367,10 +374,7 @@ class ContainerService:
         except NotFound:
             self.db.execute("DELETE FROM containers WHERE name = ?", (name,))
             raise
-        info = shape_info(instance, ip=self._assigned_ip(instance), bridge=self.limits.bridge)
-        info["suspended"] = self.suspensions is not None and self.suspensions.is_suspended(name, instance)
-        self._remember(name, info=info)
-        return info
+        return self.info_of(name, instance)
 
     def _assigned_ip(self, instance):
         """The address Incus assigned (never one the container reports), while it runs."""

@@ -37,10 +37,21 @@ def iptables_backend():
 
 
 class Doctor:
-    def __init__(self, incus, nat_rules, nic_guard):
+    def __init__(self, incus, nat_rules, nic_guard, traffic=None):
         self.incus = incus
         self.nat_rules = nat_rules
         self.nic_guard = nic_guard
+        self.traffic = traffic  # service.traffic.TrafficService: its kernel counters are checked
+
+    def _traffic_check(self):
+        snapshot = self.traffic.counters.read()
+        return Check(
+            "traffic_counters", snapshot.intact,
+            N_("{count} container(s) counted in the nftables table {table} (list it with: nft list table {table})"),
+            N_("The next traffic pass (every TRAFFIC_INTERVAL seconds) puts the table back; is nftables installed "
+               "(apt-get install nftables)?"),
+            {"count": len(snapshot.addresses), "table": "inet incus_api_traffic"},
+        )
 
     def run_checks(self):
         checks = [_incus_check(self.incus)]
@@ -71,6 +82,8 @@ class Doctor:
             N_("Run: python3 -m incus_api nat sync"),
             {"db": len(db_ids), "kernel": len(kernel_ids), "missing": missing or "-", "extra": extra or "-"},
         ))
+        if self.traffic is not None and self.traffic.enabled:
+            checks.append(self._traffic_check())
         if shutil.which("iptables-nft") and forward_drops():
             checks.append(Check("forward", True, N_("The nf_tables FORWARD chain drops traffic: the accept rules for forwarded ports are kept there too")))
         return checks

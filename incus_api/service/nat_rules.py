@@ -102,7 +102,7 @@ class NatRuleService:
         self._ensure_forward_accept_now_and_then()
         return rule_dict(self.get(forward.rule_id)), True
 
-    def add_many(self, container_name, requests, pool=None):
+    def add_many(self, container_name, requests, pool=None, assigned=None):
         """Several forwards for one container, all or nothing: one DB write transaction and one
         kernel write. Returns the new rules.
 
@@ -111,7 +111,8 @@ class NatRuleService:
         ``count`` consecutive free ports of ``pool``, chosen inside the transaction that inserts
         the rows, so two concurrent calls never get the same ports. ``container_port=None``
         forwards to the same port numbers in the container. Any rule already forwarding one of
-        the ports (whatever its container) is a conflict: nothing is written.
+        the ports (whatever its container) is a conflict: nothing is written. ``assigned``:
+        ``(instance, address)`` when the caller has just read them (a sale, from its create).
         """
         fixed = [r for r in requests if r.host_port is not None]
         pooled = [r for r in requests if r.host_port is None]
@@ -120,7 +121,7 @@ class NatRuleService:
         for request in fixed:
             for protocol in request.protocols:
                 self.port_policy.check(request.host_port, request.host_port + request.count - 1, protocol)
-        instance, container_ip = self._assigned_address(container_name)
+        instance, container_ip = assigned or self._assigned_address(container_name)
         self.nic_guard.guard(container_name, instance, container_ip)
 
         forwards = []

@@ -60,6 +60,7 @@ class NicGuard:
         self._network = _Cached(self._read_network, NETWORK_CACHE_SECONDS)
         self._leases = _Cached(self._read_leases, LEASES_CACHE_SECONDS)
         self._nic_names = {}  # profiles -> (read at, NIC device name)
+        self._recent = {}  # address -> when a create that pinned it ended (see new_nic)
 
     FILTERS = {"security.mac_filtering": "true", "security.ipv4_filtering": "true"}
     ISOLATION = {"security.port_isolation": "true"}
@@ -88,15 +89,17 @@ class NicGuard:
         """``{device name: NIC device}`` for a new container (made with ``profiles``, by default
         Incus's ``default``): a free address of the bridge pinned,
         the filters on. The address stays reserved while the block creates the container, so
-        that two creates never choose the same one (Incus does not refuse a duplicate
-        ``ipv4.address``)."""
+        that two creates never choose the same one (Incus refuses a duplicate ``ipv4.address``
+        only when the first is already recorded: two concurrent creates both pass its check)."""
         network = self.network()
         with self._allocating:
-            # Read inside the lock: a create that finished has left the pending set only after
-            # Incus recorded its address, so every address is either pending or listed here.
             # Incus's leases hold every pinned address ("static", stopped instances' too) and the
             # dynamic leases of existing instances; dnsmasq's file adds those of deleted ones.
-            used = used_ipv4(network, self._leases.get(fresh=True)) | self._pending
+            # The leases may be up to LEASES_CACHE_SECONDS old: what this service pinned since
+            # is in ``_recent`` (kept twice that long), what it is pinning now in ``_pending``.
+            now = time.monotonic()
+            self._recent = {a: t for a, t in self._recent.items() if now - t <= 2 * LEASES_CACHE_SECONDS}
+            used = used_ipv4(network, self._leases.get()) | self._pending | set(self._recent)
             if self.lease_file:
                 used |= dhcp_leases.leased_addresses(self.lease_file)
             address = network.first_free(used)
@@ -110,6 +113,7 @@ class NicGuard:
         finally:
             with self._allocating:
                 self._pending.discard(address)
+                self._recent[address] = time.monotonic()
 
     def _profile_nic_name(self, profiles):
         """The name the profiles give their NIC on the bridge (the last profile wins, as in

@@ -110,9 +110,13 @@ class Provisioner:
             credentials = self._credentials.submit(self.containers.set_credentials, name, password=password,
                                                    ssh_key=ssh_key)
             try:
-                info = self.containers.info(name, with_state=False)  # the answer needs no live state
+                # One read of the new instance serves the answer and the forwards (its pinned address).
+                instance = self.containers.incus.instance_config(name)
+                info = self.containers.info_of(name, instance)
                 step = "forwards"
-                rules = self.nat_rules.add_many(name, requests, pool=self.pool) if requests else []
+                rules = self.nat_rules.add_many(name, requests, pool=self.pool,
+                                                assigned=(instance, info["ip"]) if info["ip"] else None) \
+                    if requests else []
                 undo.append(("forwards", lambda: self._remove_rules(rules)))
 
                 if self.traffic is not None:

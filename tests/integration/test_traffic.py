@@ -350,6 +350,18 @@ def test_a_deleted_container_takes_its_counters_and_history_with_it(app, api, co
         "SELECT COUNT(*) FROM traffic_counters WHERE container_name = ?", (name,))[0] == 0
 
 
+def test_doctor_tells_whether_the_counters_are_in_the_kernel(app, api, container_name, busybox_image):
+    name = container_name()
+    create(api, name)
+    services(app).traffic.sample()
+    checks = {check.name: check for check in services(app).doctor.run_checks()}
+    assert checks["traffic_counters"].ok and checks["traffic_counters"].params["count"] >= 1
+    subprocess.run(["nft", "delete", "table", FAMILY, TABLE], check=True)
+    assert not {check.name: check for check in services(app).doctor.run_checks()}["traffic_counters"].ok
+    services(app).traffic.sample()
+    assert {check.name: check for check in services(app).doctor.run_checks()}["traffic_counters"].ok
+
+
 def test_sampling_runs_alone(app, api, container_name, busybox_image):
     """Concurrent passes (the scheduler and a create's tracking) never interleave their reads
     and writes of the kernel table."""
