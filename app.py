@@ -1,11 +1,12 @@
-"""Builds the app and serves it. Configuration comes from the environment (see README)."""
+"""Serves the app: ``python3 app.py``. Configuration comes from the environment (see README).
+
+gunicorn's worker builds the app (``incus_api.create_app``); this process, its master, reads only
+the settings (``incus_api.serving``). Imported as a module, it builds ``app`` for a WSGI server.
+"""
 from incus_api import create_app
-from incus_api.serving import serve
-
-app = create_app()
 
 
-def start_background_work():
+def start_background_work(app):
     """Put the NAT rules and the traffic counters back into the kernel now (after a reboot it has
     none), then run the periodic jobs (NAT sync, traffic sampling) in the one scheduler thread."""
     from incus_api.exceptions import AppError
@@ -44,6 +45,10 @@ def limit_malloc_arenas(arenas=2):
 
 
 if __name__ == "__main__":
+    from incus_api.config import load_config
+    from incus_api.serving import serve
+
     limit_malloc_arenas()
-    # gunicorn (incus_api/serving.py): background work starts in its worker, once forked.
-    serve(app, on_worker_start=start_background_work)
+    serve(load_config(), create_app, on_worker_start=start_background_work)
+else:
+    app = create_app()

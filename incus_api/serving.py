@@ -16,9 +16,10 @@ What the server does besides (it did the same under waitress before):
   ``secure_scheme_headers``) and passes every ``X-Forwarded-*`` header on; the app's own
   middleware (``security.TrustedProxies``) applies them for ``TRUSTED_PROXIES`` and drops them for
   everyone else.
-- **Background work** (the NAT sync, the scheduler) starts in the worker once it is forked
-  (``post_fork``), never in the master: threads do not survive a fork. The master closes its
-  SQLite connection before forking (the worker opens its own).
+- **The app is built in the worker** (``WorkerApp``), never in the master, which reads only the
+  settings: no second copy of the app, no SQLite connection or thread across a fork. Background
+  work (the NAT sync, traffic sampling, the scheduler) starts there once the app is built
+  (``post_worker_init``).
 - **Stop** (SIGTERM, as systemd sends it): open consoles end within a second (their processes
   in the containers are killed), then the worker finishes within ``GRACEFUL_SECONDS``.
 """
@@ -50,17 +51,17 @@ def bind_address(host, port):
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def gunicorn_options(app, on_worker_start=None):
-    """gunicorn's settings for ``app`` (see the module's docstring)."""
-    consoles = app.extensions["incus_api"].services.console
+def gunicorn_options(settings, worker, on_worker_start=None):
+    """gunicorn's settings (see the module's docstring). ``settings``: the config (``HOST``,
+    ``PORT``, ``LOG_LEVEL``); ``worker``: the ``WorkerApp`` whose app the hooks act on."""
 
-    def post_fork(server, worker):
-        if on_worker_start is not None:
-            on_worker_start()
-
-    def post_worker_init(worker):
+    def post_worker_init(_worker):
+        # The app is loaded now (in this process): its background work, then the SIGTERM hook.
         # gunicorn's SIGTERM handler only stops accepting; open consoles would hold the worker
         # for the whole graceful timeout. They end themselves once told to.
+        if on_worker_start is not None:
+            on_worker_start(worker.app)
+        consoles = worker.consoles()
         previous = signal.getsignal(signal.SIGTERM)
 
         def stop(signum, frame):
@@ -70,14 +71,14 @@ def gunicorn_options(app, on_worker_start=None):
 
         signal.signal(signal.SIGTERM, stop)
 
-    def worker_int(worker):  # SIGINT / SIGQUIT: the worker leaves at once
-        consoles.end_all()
+    def worker_int(_worker):  # SIGINT / SIGQUIT: the worker leaves at once
+        worker.end_consoles()
 
-    def worker_exit(server, worker):
-        consoles.end_all()
+    def worker_exit(server, _worker):
+        worker.end_consoles()
 
     return {
-        "bind": [bind_address(app.config["HOST"], app.config["PORT"])],
+        "bind": [bind_address(settings["HOST"], settings["PORT"])],
         "workers": 1,
         "worker_class": "gthread",
         "threads": THREADS,
@@ -89,21 +90,42 @@ def gunicorn_options(app, on_worker_start=None):
         "control_socket_disable": True,
         "accesslog": None,
         "errorlog": "-",
-        "loglevel": str(app.config.get("LOG_LEVEL", "INFO")).lower(),
+        "loglevel": str(settings.get("LOG_LEVEL", "INFO")).lower(),
         "proc_name": "incus-api-web",
-        "post_fork": post_fork,
         "post_worker_init": post_worker_init,
         "worker_int": worker_int,
         "worker_exit": worker_exit,
     }
 
 
-def build_server(app, on_worker_start=None, **overrides):
-    """A gunicorn application serving ``app`` (``.run()`` serves until stopped)."""
+class WorkerApp:
+    """The app as the worker builds it: ``create_app`` runs in the worker, after the fork, so the
+    master holds only gunicorn and the settings (a master holding the app too would keep a second
+    copy of it, which the worker's use turns into memory of its own: about 25 MB)."""
+
+    def __init__(self, create_app):
+        self.create_app = create_app
+        self.app = None
+
+    def wsgi(self):
+        self.app = self.create_app()
+        return BodyLimit(self.app, self.app.config["MAX_CONTENT_LENGTH"])
+
+    def consoles(self):
+        return self.app.extensions["incus_api"].services.console
+
+    def end_consoles(self):
+        if self.app is not None:
+            self.consoles().end_all()
+
+
+def build_server(settings, create_app, on_worker_start=None, **overrides):
+    """A gunicorn application whose worker serves ``create_app()`` (``.run()`` serves until
+    stopped); ``on_worker_start(app)`` runs in the worker once the app is built."""
     from gunicorn.app.base import BaseApplication
 
-    options = {**gunicorn_options(app, on_worker_start), **overrides}
-    wsgi = BodyLimit(app, app.config["MAX_CONTENT_LENGTH"])
+    worker = WorkerApp(create_app)
+    options = {**gunicorn_options(settings, worker, on_worker_start), **overrides}
 
     class Server(BaseApplication):
         def load_config(self):
@@ -111,12 +133,11 @@ def build_server(app, on_worker_start=None, **overrides):
                 self.cfg.set(key, value)
 
         def load(self):
-            return wsgi
+            return worker.wsgi()
 
     return Server()
 
 
-def serve(app, on_worker_start=None):
-    """Serve ``app`` until SIGTERM/SIGINT; ``on_worker_start`` runs in the worker once forked."""
-    app.extensions["incus_api"].db.close()  # the worker opens its own connection
-    build_server(app, on_worker_start).run()
+def serve(settings, create_app, on_worker_start=None):
+    """Serve until SIGTERM/SIGINT (see ``build_server``)."""
+    build_server(settings, create_app, on_worker_start).run()

@@ -24,6 +24,8 @@ from tests.conftest import INCUS_SOCKET, ROOT, TEST_TAG_PREFIX, incus_cli
 
 PROCESSES = "for e in /proc/[0-9]*/environ; do grep -qs INCUS_API_EXEC= $e && echo ${e%/environ}; done; true"
 
+ENGLISH = {"Accept-Language": "en"}  # the messages checked below are the English ones
+
 
 def tagged_processes(name):
     return subprocess.run(["incus", "exec", name, "--", "sh", "-c", PROCESSES],
@@ -61,9 +63,9 @@ def test_the_token_route_answers_401_404_409_and_a_link(api, client, app, make_c
     assert rows[0]["container_name"] == name and rows[0]["used_at"] is None
 
     incus_cli("stop", "--force", name)
-    refused = api.post(f"/container/{name}/console_token")
+    refused = api.post(f"/container/{name}/console_token", headers=ENGLISH)
     assert refused.status_code == 409 and "Stopped" in refused.get_json()["message"]
-    page = client.get(body["url"], headers={"Accept": "text/html"})  # the earlier link opens nothing now
+    page = client.get(body["url"], headers={"Accept": "text/html", **ENGLISH})  # the earlier link opens nothing now
     assert page.status_code == 409 and "Stopped" in page.get_data(as_text=True)
     assert client.get(f"/console/{token}").status_code == 409  # ... and was not spent by that
 
@@ -75,11 +77,11 @@ def test_suspended_containers_refuse_the_link_and_the_session_needs_csrf(api, cl
     answer = client.post(f"/container/{name}/console_token", headers={"X-CSRFToken": csrf})
     assert answer.status_code == 200
     assert api.post(f"/container/{name}/action", data={"action": "suspend"}).status_code == 200
-    refused = api.post(f"/container/{name}/console_token")
+    refused = api.post(f"/container/{name}/console_token", headers=ENGLISH)
     assert refused.status_code == 409 and "suspended" in refused.get_json()["message"]
-    page = client.get(answer.get_json()["url"], headers={"Accept": "text/html"})
+    page = client.get(answer.get_json()["url"], headers={"Accept": "text/html", **ENGLISH})
     assert page.status_code == 409 and "suspended" in page.get_data(as_text=True)
-    page = client.get(f"/container/{name}/console", headers={"Accept": "text/html"})
+    page = client.get(f"/container/{name}/console", headers={"Accept": "text/html", **ENGLISH})
     assert page.status_code == 409 and "suspended" in page.get_data(as_text=True)
 
 
@@ -89,7 +91,7 @@ def test_a_link_opens_once_and_expires(api, client, app, make_container):
     url = api.post(f"/container/{name}/console_token").get_json()["url"]
     first = fresh.get(url)
     assert first.status_code == 200 and 'data-socket-url="/console/ws/' in first.get_data(as_text=True)
-    second = fresh.get(url)
+    second = fresh.get(url, headers=ENGLISH)
     assert second.status_code == 410 and "already been used" in second.get_data(as_text=True)
     assert app.extensions["incus_api"].db.query_one("SELECT used_at FROM console_tokens")["used_at"]
 
@@ -98,7 +100,7 @@ def test_a_link_opens_once_and_expires(api, client, app, make_container):
     real_clock = console.clock
     console.clock = lambda: real_clock() + 61
     try:
-        expired = fresh.get(url)
+        expired = fresh.get(url, headers=ENGLISH)
     finally:
         console.clock = real_clock
     assert expired.status_code == 410 and "expired" in expired.get_data(as_text=True)

@@ -13,17 +13,17 @@ import pytest
 import requests
 
 from incus_api import MAX_REQUEST_BYTES
-from incus_api.serving import THREADS, BodyLimit, bind_address, gunicorn_options
+from incus_api.serving import THREADS, BodyLimit, WorkerApp, bind_address, gunicorn_options
 from tests.conftest import API_HEADERS, API_SECRET, ROOT
 
 SERVER = """
 import sys
 from incus_api import create_app
 from incus_api.serving import serve
-app = create_app({"DATABASE": sys.argv[1], "API_SECRET_KEY": sys.argv[2], "SECRET_KEY": "k",
-                  "INCUS_SOCKET": sys.argv[1] + ".none", "TRUSTED_PROXIES": sys.argv[3],
-                  "HOST": "127.0.0.1", "PORT": int(sys.argv[4])}, instance_path=sys.argv[1] + ".instance")
-serve(app)
+config = {"DATABASE": sys.argv[1], "API_SECRET_KEY": sys.argv[2], "SECRET_KEY": "k",
+          "INCUS_SOCKET": sys.argv[1] + ".none", "TRUSTED_PROXIES": sys.argv[3],
+          "HOST": "127.0.0.1", "PORT": int(sys.argv[4])}
+serve(config, lambda: create_app(config, instance_path=sys.argv[1] + ".instance"))
 """
 
 
@@ -65,7 +65,7 @@ def audit_rows(database):
 
 
 def test_serve_options_carry_the_config(app):
-    options = gunicorn_options(app)
+    options = gunicorn_options(app.config, WorkerApp(lambda: app))
     assert options["bind"] == [f"{app.config['HOST']}:{app.config['PORT']}"]
     assert (options["workers"], options["worker_class"], options["threads"]) == (1, "gthread", THREADS)
     assert THREADS >= 8 + 16  # eight consoles and the dashboard at once
@@ -112,3 +112,12 @@ def test_bodies_over_and_within_the_limit_and_forwarded_headers(tmp_path):
     with served(tmp_path, trusted="127.0.0.1") as (url, database):
         requests.post(f"{url}/container/create", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10)
         assert [row["client_address"] for row in audit_rows(database)] == ["203.0.113.9"]
+
+
+def test_the_master_reads_its_settings_without_loading_the_app():
+    """app.py's master imports the package, its config and serving only: Flask and the app are
+    the worker's (a master holding them keeps a second copy of the app in memory)."""
+    probe = ("import sys, incus_api, incus_api.config, incus_api.serving; "
+             "print(sorted(m for m in ('flask', 'pylxd', 'incus_api.factory') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
