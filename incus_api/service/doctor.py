@@ -45,6 +45,18 @@ class Doctor:
 
     def _traffic_check(self):
         snapshot = self.traffic.counters.read()
+        try:
+            ipv6 = (self.incus.network(self.nic_guard.bridge).get("config") or {}).get("ipv6.address") or "none"
+        except AppError:
+            ipv6 = "none"
+        if ipv6 != "none":
+            return Check(
+                "traffic_counters", False,
+                N_("The bridge {bridge} has IPv6 ({address}): the traffic counters count IPv4 only, so containers' "
+                   "IPv6 traffic escapes their quotas"),
+                N_("Run: incus network set {bridge} ipv6.address none (as install_incus.sh sets it)"),
+                {"bridge": self.nic_guard.bridge, "address": ipv6},
+            )
         return Check(
             "traffic_counters", snapshot.intact,
             N_("{count} container(s) counted in the nftables table {table} (list it with: nft list table {table})"),

@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import SCREENSHOTS
 from tests.integration.conftest import test_host  # noqa: F401  (the namespace fixture)
 from tests.integration.test_traffic import MB, download_through_forward
 
@@ -34,7 +34,8 @@ def test_traffic_card_chart_reset_and_list_percent(logged_in, make_container, ap
     height = float(chart.locator(f"g[data-day='{today}'] rect.tx").get_attribute("height"))
     assert height > 100, height
     assert card.evaluate("c => c.scrollWidth <= c.clientWidth"), "the traffic card scrolls sideways"
-    screenshot(page, "traffic")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    card.screenshot(path=str(SCREENSHOTS / "screenshot-traffic.png"))  # the card alone, for the README
 
     page.goto(f"{page.base}/")
     expect(page.locator(f"tr[data-name='{name}'] [data-traffic]")).to_have_text(f"{used['percent']:.1f}%")
