@@ -219,7 +219,7 @@ class Provisioner:
                            fields=", ".join([*LIMIT_FIELDS, "traffic_quota", "traffic_reset_day",
                                              "traffic_direction", "traffic_action"]))
         if traffic_plan.given():
-            self.traffic.check(traffic_plan, self.traffic.usage(name, with_days=False)["action"])  # 404 first
+            self.traffic.check_change(name, traffic_plan)  # 404 or 409 before anything changes
         if plan.given(LIMIT_FIELDS):
             limits = self.containers.limits.apply(name, plan)
         else:

@@ -62,10 +62,12 @@ class TrafficService:
 
     # -- plans ------------------------------------------------------------------------------
 
-    def check(self, plan, current_action=None):
-        """409 when the plan would throttle on a kernel that cannot limit a NIC's rate."""
-        action = plan.action or current_action or "throttle"
-        if plan.quota and action == "throttle" or plan.action == "throttle":
+    def check(self, plan, current=None):
+        """409 when the plan (over ``current``, the plan row it changes) would throttle on a
+        kernel that cannot limit a NIC's rate: a quota with ``throttle`` as the action."""
+        action = plan.action or (current["action"] if current else "throttle")
+        quota = plan.quota if plan.quota is not None else (current["quota_bytes"] if current else None)
+        if quota and action == "throttle":
             missing = self.limits.missing_for_throttle()
             if missing:
                 raise Conflict(
@@ -88,6 +90,10 @@ class TrafficService:
                  period_start = excluded.period_start, period_rx = 0, period_tx = 0, enforced = NULL,
                  enforced_at = NULL, saved_limits = NULL""", row)
 
+    def check_change(self, name, plan):
+        """``check`` of a change to ``name``'s plan (404 for an unknown container)."""
+        self.check(plan, self._plan_row(name))
+
     def change_plan(self, name, plan):
         """Change the given fields of ``name``'s plan; the quota is held against this period's use
         at once (a larger quota lifts a throttle or suspension, a smaller one may impose it).
@@ -96,7 +102,7 @@ class TrafficService:
             raise BadInput(N_("Give at least one traffic field to change: {fields}"),
                            fields="traffic_quota, traffic_reset_day, traffic_direction, traffic_action")
         current = self._plan_row(name)
-        self.check(plan, current["action"])
+        self.check(plan, current)
         changes = {"quota_bytes": (plan.quota or None) if plan.quota is not None else current["quota_bytes"],
                    "reset_day": plan.reset_day or current["reset_day"],
                    "direction": plan.direction or current["direction"],
@@ -199,12 +205,11 @@ class TrafficService:
         rx, tx = (row["period_rx"], row["period_tx"]) if start == stored else (0, 0)
         return start, periods.next_reset(row["reset_day"], start), rx, tx
 
+    SUMMARY_FIELDS = ("rx_bytes", "tx_bytes", "counted_bytes", "quota_bytes", "percent", "over_quota", "enforced")
+
     def _summary(self, row, now):
-        start, end, rx, tx = self._period(row, now)
-        usage = periods.Usage(rx, tx, row["direction"], row["quota_bytes"])
-        return {"rx_bytes": rx, "tx_bytes": tx, "counted_bytes": usage.counted, "quota_bytes": usage.quota,
-                "percent": usage.percent, "over_quota": usage.over, "enforced": row["enforced"],
-                "period_end": periods.iso(end)}
+        report = self._report(row, now, with_days=False)
+        return {**{key: report[key] for key in self.SUMMARY_FIELDS}, "period_end": report["period"]["end"]}
 
     def _report(self, row, now, with_days):
         start, end, rx, tx = self._period(row, now)

@@ -263,6 +263,13 @@ def test_throttle_needs_the_kernels_traffic_control_or_says_so(app, api, contain
         assert response.status_code == 409 and all(module in body["message"] for module in missing), body
         assert "traffic_action=suspend" in body["message"]
         assert incus_cli("info", name, check=False).returncode != 0  # nothing was created
+        # throttle as the action of an unlimited plan throttles nothing: accepted; a quota then is not
+        create(api, name, traffic_action="suspend")
+        assert api.post(f"/container/{name}/limits", data={"traffic_action": "throttle"}).status_code == 200
+        refused = api.post(f"/container/{name}/limits", data={"traffic_quota": "5MB"}, headers=ENGLISH)
+        assert refused.status_code == 409 and "traffic_action=suspend" in refused.get_json()["message"]
+        assert api.post(f"/container/{name}/limits", data={"traffic_quota": "5MB", "traffic_action": "suspend"}
+                        ).status_code == 200
         pytest.skip(f"this kernel cannot limit a NIC's rate (it lacks {', '.join(missing)}): the refusal was checked")
     assert response.status_code == 200, response.get_json()
     traffic = services(app).traffic
