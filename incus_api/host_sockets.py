@@ -46,10 +46,15 @@ def program_of(inode, proc_root="/proc"):
             continue
         fd_dir = f"{proc_root}/{pid}/fd"
         try:
-            for fd in os.listdir(fd_dir):
-                if os.readlink(f"{fd_dir}/{fd}") == target:
-                    with open(f"{proc_root}/{pid}/comm", encoding="utf-8", errors="replace") as handle:
-                        return f"{handle.read().strip()} (pid {pid})"
+            fds = os.listdir(fd_dir)
         except OSError:  # the process ended, or is not ours to read
             continue
+        for fd in fds:
+            try:
+                if os.readlink(f"{fd_dir}/{fd}") != target:
+                    continue
+                with open(f"{proc_root}/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+                    return f"{handle.read().strip()} (pid {pid})"
+            except OSError:  # that descriptor was closed meanwhile (a busy process): look at the next
+                continue
     return None

@@ -63,3 +63,15 @@ def test_free_block_skips_rules_of_either_protocol_reserved_ports_and_listeners(
     with pytest.raises(Conflict) as raised:
         pool.free_block(db.connection, 13)
     assert "30000-30020" in raised.value.message and "13" in raised.value.message
+
+
+def test_the_program_holding_a_socket_is_found_past_descriptors_that_close_meanwhile(tmp_path):
+    """A busy process closes descriptors while they are read: one that is gone (here: not a link)
+    must not hide the rest of that process's descriptors."""
+    fd_dir = tmp_path / "4242" / "fd"
+    fd_dir.mkdir(parents=True)
+    for fd in range(10):
+        (fd_dir / str(fd)).write_text("")  # readlink fails on these, as on a closed descriptor
+    (fd_dir / "10").symlink_to("socket:[987654]")
+    (tmp_path / "4242" / "comm").write_text("python3\n")
+    assert host_sockets.program_of(987654, proc_root=str(tmp_path)) == "python3 (pid 4242)"
