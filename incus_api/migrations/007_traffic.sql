@@ -6,7 +6,6 @@
 -- belong to (boot id + table handle): another epoch means the counters started again from zero.
 CREATE TABLE traffic_counters (
     container_name TEXT PRIMARY KEY,
-    address        TEXT NOT NULL,
     epoch          TEXT NOT NULL,
     rx_seen        INTEGER NOT NULL DEFAULT 0,
     tx_seen        INTEGER NOT NULL DEFAULT 0

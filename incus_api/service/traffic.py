@@ -76,13 +76,13 @@ class TrafficService:
                     modules=" ".join(missing),
                 )
 
-    def create_plan(self, name, plan, conn=None):
+    def create_plan(self, name, plan):
         """The plan of a container created now: the day of creation is its reset day unless given."""
         now = self.clock()
         self.check(plan)
         row = (name, plan.quota or None, plan.reset_day or periods.default_reset_day(now),
                plan.direction or "both", plan.action or "throttle", periods.iso(now))
-        (conn or self.db).execute(
+        self.db.execute(
             """INSERT INTO traffic_plans (container_name, quota_bytes, reset_day, direction, action, period_start)
                VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT(container_name) DO UPDATE SET quota_bytes = excluded.quota_bytes,
@@ -283,10 +283,10 @@ class TrafficService:
                 new_rx = rx - before["rx_seen"] if same and rx >= before["rx_seen"] else rx
                 new_tx = tx - before["tx_seen"] if same and tx >= before["tx_seen"] else tx
                 conn.execute(
-                    """INSERT INTO traffic_counters (container_name, address, epoch, rx_seen, tx_seen)
-                       VALUES (?, ?, ?, ?, ?) ON CONFLICT(container_name) DO UPDATE SET address = excluded.address,
-                         epoch = excluded.epoch, rx_seen = excluded.rx_seen, tx_seen = excluded.tx_seen""",
-                    (name, snapshot.addresses.get(name) or "", snapshot.epoch, rx, tx))
+                    """INSERT INTO traffic_counters (container_name, epoch, rx_seen, tx_seen) VALUES (?, ?, ?, ?)
+                       ON CONFLICT(container_name) DO UPDATE SET epoch = excluded.epoch, rx_seen = excluded.rx_seen,
+                         tx_seen = excluded.tx_seen""",
+                    (name, snapshot.epoch, rx, tx))
                 if not (new_rx or new_tx) or name not in names:
                     continue
                 added += new_rx + new_tx
@@ -324,7 +324,7 @@ class TrafficService:
         row = self.db.query_one("SELECT * FROM traffic_plans WHERE container_name = ?", (name,))
         if row is None:
             return
-        start, _end, rx, tx = self._period(row, self.clock())
+        _start, _end, rx, tx = self._period(row, self.clock())
         over = periods.Usage(rx, tx, row["direction"], row["quota_bytes"]).over
         try:
             if row["enforced"] and (rolled or not over):
