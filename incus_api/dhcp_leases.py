@@ -1,7 +1,9 @@
 """Every address in a managed bridge's dnsmasq lease file, read on the host. No Flask, no Incus API.
 
-Incus's leases API lists only the leases of instances that exist; dnsmasq keeps the lease of a
-deleted container until it expires (an hour). An address pinned on a new container while dnsmasq
+Incus's leases API lists only the leases of instances that exist. Incus releases the lease of a
+container it deletes, but a lease whose holder vanished otherwise (a NIC or namespace plugged into
+the bridge by hand, a release that never arrived) stays in dnsmasq until it expires (an hour). An
+address pinned on a new container while dnsmasq
 still leases it to that old MAC is not handed out, and the new container, filtered to its pinned
 address, is cut off. So address allocation also reads the file dnsmasq itself writes.
 """

@@ -54,7 +54,7 @@ class NicGuard:
         self.incus = incus
         self.bridge = bridge
         self.isolate = isolate
-        self.lease_file = lease_file  # dnsmasq's own file: it also holds leases of deleted containers
+        self.lease_file = lease_file  # dnsmasq's own file: it also holds leases whose holder is gone
         self._allocating = threading.Lock()
         self._pending = set()  # addresses chosen for creates that Incus has not recorded yet
         self._network = _Cached(self._read_network, NETWORK_CACHE_SECONDS)
@@ -94,7 +94,7 @@ class NicGuard:
         network = self.network()
         with self._allocating:
             # Incus's leases hold every pinned address ("static", stopped instances' too) and the
-            # dynamic leases of existing instances; dnsmasq's file adds those of deleted ones.
+            # dynamic leases of existing instances; dnsmasq's file adds those whose holder is gone.
             # The leases may be up to LEASES_CACHE_SECONDS old: what this service pinned since
             # is in ``_recent`` (kept twice that long), what it is pinning now in ``_pending``.
             now = time.monotonic()
