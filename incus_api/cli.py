@@ -5,7 +5,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .auth import API_SECRET_SETTING, api_hash, api_secret, create_user
+from .auth import create_user
+from .exceptions import AppError
 
 
 def backend():
@@ -36,9 +37,9 @@ def init_db_command():
 
 
 def echo_api_hash():
-    secret = api_secret(current_app.config, backend().db)
-    source = "API_SECRET_KEY" if current_app.config.get("API_SECRET_KEY") else "database"
-    click.echo(f"X-API-Hash: {api_hash(secret)}  (SHA-256 of the API secret from the {source})")
+    accounts = backend().services.accounts
+    source = "API_SECRET_KEY" if accounts.secret_from_config else "database"
+    click.echo(f"X-API-Hash: {accounts.api_hash()}  (SHA-256 of the API secret from the {source})")
 
 
 @click.group("api-secret")
@@ -56,9 +57,10 @@ def api_secret_show():
 @with_appcontext
 def api_secret_regenerate():
     """New secret in the database; the old X-API-Hash stops working at once."""
-    if current_app.config.get("API_SECRET_KEY"):
-        raise click.ClickException("API_SECRET_KEY is set in the environment/config file: change it there")
-    backend().db.set_setting(API_SECRET_SETTING, secrets.token_urlsafe(32))
+    try:
+        backend().services.accounts.regenerate_api_secret()
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
     echo_api_hash()
 
 

@@ -1,5 +1,4 @@
 """Routes of the dashboard. Reads go through the service layer; writes go through the JSON API."""
-import secrets
 import time
 from urllib.parse import urlsplit
 
@@ -11,25 +10,20 @@ from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
 from .. import LANGUAGES, validation
-from ..auth import API_SECRET_SETTING, api_hash, api_secret, authenticate, create_user
 from ..errors import _respond
 from ..exceptions import AppError, IncusUnavailable, NotFound
 from ..security import LoginLimited, login_limiter
+from ..service.accounts import MIN_PASSWORD_LENGTH
 from ..service.public_address import public_host
 from . import bp
 
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
-MIN_PASSWORD_LENGTH = 8
 DIAGNOSTICS_MAX_AGE = 60
 _diagnostics_cache = {}
 
 
-def backend():
-    return current_app.extensions["incus_api"]
-
-
 def services():
-    return backend().services
+    return current_app.extensions["incus_api"].services
 
 
 def safe_next(target, default="dashboard.index"):
@@ -60,7 +54,7 @@ def login():
         try:
             if username and password:
                 limiter.attempt(username, request.remote_addr)
-            user = authenticate(backend().db, username, password) if username and password else None
+            user = services().accounts.authenticate(username, password) if username and password else None
         except LoginLimited as exc:
             flash(exc.to_dict(translate=_)["message"], "error")
             status, headers = 429, {"Retry-After": str(exc.retry_after)}
@@ -108,23 +102,9 @@ def csrf_error(error):
 def local_images():
     """The local image store for the create form: ``(images, error message or None)``."""
     try:
-        raw = backend().incus.images()
+        return services().images.choices(), None
     except AppError as exc:
         return [], exc.to_dict(translate=_)["message"]
-    images = []
-    for image in raw or []:
-        aliases = [a.get("name") for a in image.get("aliases") or [] if a.get("name")]
-        fingerprint = image.get("fingerprint", "")
-        images.append({
-            "ref": aliases[0] if aliases else fingerprint[:12],
-            "aliases": aliases,
-            "fingerprint": fingerprint[:12],
-            "description": (image.get("properties") or {}).get("description", ""),
-            "size": image.get("size"),
-            "architecture": image.get("architecture", ""),
-        })
-    images.sort(key=lambda i: i["ref"])
-    return images, None
 
 
 def diagnostics(max_age=0):
@@ -206,11 +186,11 @@ def container_nat(name):
 @bp.get("/settings")
 @login_required
 def settings():
-    secret = api_secret(current_app.config, backend().db)
+    accounts = services().accounts
     return render_template(
         "settings.html",
-        api_hash=api_hash(secret),
-        secret_from_config=bool(current_app.config.get("API_SECRET_KEY")),
+        api_hash=accounts.api_hash(),
+        secret_from_config=accounts.secret_from_config,
         base_url=request.host_url.rstrip("/"),
         min_password_length=MIN_PASSWORD_LENGTH,
         checks=diagnostics(),
@@ -220,10 +200,11 @@ def settings():
 @bp.post("/settings/api-secret")
 @login_required
 def regenerate_api_secret():
-    if current_app.config.get("API_SECRET_KEY"):
-        flash(_("The API secret comes from API_SECRET_KEY in the environment or config file: change it there"), "error")
+    try:
+        services().accounts.regenerate_api_secret()
+    except AppError as exc:
+        flash(exc.to_dict(translate=_)["message"], "error")
     else:
-        backend().db.set_setting(API_SECRET_SETTING, secrets.token_urlsafe(32))
         flash(_("New API secret generated: the old X-API-Hash no longer works"), "success")
     return redirect(url_for("dashboard.settings"))
 
@@ -231,21 +212,14 @@ def regenerate_api_secret():
 @bp.post("/settings/password")
 @login_required
 def change_password():
-    current = request.form.get("current_password", "")
-    new = request.form.get("new_password", "")
-    confirm = request.form.get("confirm_password", "")
-    db = backend().db
-    if authenticate(db, current_user.username, current) is None:
-        flash(_("The current password is wrong"), "error")
-    elif len(new) < MIN_PASSWORD_LENGTH:
-        flash(_("The new password must have at least %(count)d characters", count=MIN_PASSWORD_LENGTH), "error")
-    elif new != confirm:
-        flash(_("The two new passwords differ"), "error")
+    try:
+        user = services().accounts.change_password(
+            current_user.username, request.form.get("current_password", ""),
+            request.form.get("new_password", ""), request.form.get("confirm_password", ""))
+    except AppError as exc:
+        flash(exc.to_dict(translate=_)["message"], "error")
     else:
-        create_user(db, current_user.username, new)
-        # Every other session ends (the session id carries the old password's fingerprint);
-        # this one continues under the new password.
-        login_user(authenticate(db, current_user.username, new))
+        login_user(user)  # this session continues under the new password; every other one ends
         flash(_("Password changed"), "success")
     return redirect(url_for("dashboard.settings") + "#password")
 

@@ -5,6 +5,7 @@ Nothing here knows about HTTP; the ``api`` and ``dashboard`` blueprints call the
 from dataclasses import dataclass
 
 from ..dhcp_leases import lease_file
+from .accounts import Accounts
 from .audit_log import AuditLogService
 from .console import ConsoleService
 from .containers import ContainerService
@@ -34,6 +35,7 @@ class Services:
     limits: LimitsService = None  # a container's limits: changed live, read back
     console: ConsoleService = None  # browser consoles: one-time links, sessions, their audit
     traffic: TrafficService = None  # monthly traffic: the sampler, the quotas, the reports
+    accounts: Accounts = None  # the dashboard's admins and the API secret
 
 
 def build_services(incus, nat, db, config):
@@ -58,4 +60,5 @@ def build_services(incus, nat, db, config):
                                              pool=PortPool(config, port_policy), db=db, config=config, traffic=traffic),
                     lifecycle=lifecycle, traffic=traffic)
     services.console = ConsoleService(incus=incus, db=db, suspensions=suspensions, audit_log=audit_log, config=config)
+    services.accounts = Accounts(db=db, config=config)
     return services

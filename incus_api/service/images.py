@@ -60,6 +60,16 @@ class ImageService:
         images.sort(key=lambda i: (i["aliases"][:1] or ["~"], i["uploaded_at"] or ""))
         return images
 
+    def choices(self):
+        """The local images a create form offers, by name: one request, without the list of
+        containers made from each (which ``list_all`` reads)."""
+        images = [shape_image(image) for image in self.incus.images() or []]
+        for image in images:
+            image["ref"] = image["aliases"][0] if image["aliases"] else image["fingerprint"][:12]
+            image["fingerprint"] = image["fingerprint"][:12]
+        images.sort(key=lambda i: i["ref"])
+        return images
+
     def _users(self):
         """fingerprint -> names of the instances whose base image it is."""
         users = {}

@@ -258,3 +258,13 @@ def test_https_at_the_proxy_gives_hsts_and_a_secure_cookie(app, admin):
 @pytest.mark.parametrize("app_overrides", [{"SESSION_COOKIE_SECURE": True}])
 def test_session_cookie_secure_setting(app, admin):
     assert "Secure" in login(app.test_client()).headers["Set-Cookie"]
+
+
+def test_a_secret_from_the_config_is_not_regenerated_from_the_cli_or_the_dashboard(app, admin, runner, client):
+    result = runner.invoke(args=["api-secret", "regenerate"])
+    assert result.exit_code != 0 and "API_SECRET_KEY in the environment or config file" in result.output
+    assert API_HEADERS["X-API-Hash"] in runner.invoke(args=["api-secret", "show"]).output
+    login(client)
+    page = client.post("/settings/api-secret", data={"csrf_token": csrf_token(client, "/settings")}, follow_redirects=True)
+    assert "API 密钥来自环境变量或配置文件中的 API_SECRET_KEY" in page.get_data(as_text=True)
+    assert client.post("/container/create", headers=API_HEADERS).status_code == 400  # the hash still works
