@@ -255,14 +255,28 @@ class ContainerService:
 
     def start(self, name):
         self._refuse_if_suspended(name, "start")
-        return self._change_state(name, "start")
+        return self._stopped_again_if_suspended_meanwhile(name, "start", self._change_state(name, "start"))
 
     def stop(self, name):
         return self._change_state(name, "stop")
 
     def restart(self, name):
         self._refuse_if_suspended(name, "restart")
-        return self._change_state(name, "restart")
+        return self._stopped_again_if_suspended_meanwhile(name, "restart", self._change_state(name, "restart"))
+
+    def _stopped_again_if_suspended_meanwhile(self, name, action, result):
+        """A suspend that came between the check and Incus's start (it marks, then stops what is
+        running) would leave a suspended container running: look again once it has started, and
+        stop it and answer 409 when it was marked meanwhile. ``result`` passes through otherwise."""
+        if self.suspensions is None or not self.suspensions.is_suspended(name):  # one DB read
+            return result
+        if not self.suspensions.is_suspended(name, self.incus.instance_config(name)):
+            return result  # a stale mark, of another instance of that name: dropped
+        log.info("%s was suspended while it started: stopping it again", name)
+        self.incus.change_state(name, "stop", force=True)
+        self._refresh_status(name)
+        self.suspensions.refuse(name, action)
+        return result  # unsuspended in the meantime
 
     def _change_state(self, name, action):
         """Graceful first (the guest shuts down cleanly), forced when it does not within the timeout.

@@ -162,3 +162,26 @@ def test_suspend_and_unsuspend_of_an_unknown_container_are_404(api):
     for verb in ("suspend", "unsuspend"):
         assert action(api, "t-nobody-here", verb).status_code == 404
     assert action(api, "t-nobody-here", "reinstall", image="busybox").status_code == 404
+
+
+def test_a_suspend_between_the_check_and_incus_start_leaves_it_stopped(app, api, make_container, monkeypatch):
+    """The interleaving of a start and a suspend that run at once, made certain: the suspend comes
+    after the start's check and before Incus starts the container."""
+    name = make_container()
+    assert incus_cli("stop", "--force", name).returncode == 0
+    services = app.extensions["incus_api"].services
+    incus = services.containers.incus
+    real_change_state = incus.change_state
+
+    def suspend_first(instance, verb, **options):
+        if instance == name and verb == "start":
+            monkeypatch.setattr(incus, "change_state", real_change_state)
+            services.lifecycle.suspend(name)  # marks it, then finds nothing to stop
+        return real_change_state(instance, verb, **options)
+
+    monkeypatch.setattr(incus, "change_state", suspend_first)
+    started = action(api, name, "start")
+    assert started.status_code == 409, started.get_json()
+    assert "action=unsuspend" in started.get_json()["message"]
+    assert status(name) == "STOPPED" and suspended_rows(app) == [name]
+    assert action(api, name, "unsuspend").status_code == 200 and status(name) == "RUNNING"
