@@ -29,6 +29,17 @@ def status_class(status):
     return STATUS_CLASSES.get(status, "warn")
 
 
+@bp.app_template_filter("audit_class")
+def audit_class(entry):
+    """An audit entry's badge: by its result first, since an exec whose command exits non-zero
+    answers 200 with ``status: error`` and a system event has no HTTP status at all (0)."""
+    if entry["result"] == "open":  # a console session still running
+        return "warn"
+    if entry["status_code"] >= 400 or entry["result"] not in ("success", "closed"):
+        return "bad"
+    return "ok"
+
+
 def parse_time(value):
     if not value:
         return None
