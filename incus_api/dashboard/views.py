@@ -1,4 +1,5 @@
-"""Routes of the dashboard. Reads go through the service layer; writes go through the JSON API."""
+"""Routes of the dashboard. Reads go through the service layer; changes to containers go through the
+JSON API (the page calls it), the admin's own login, password and API secret through ``accounts``."""
 import time
 from urllib.parse import urlsplit
 
