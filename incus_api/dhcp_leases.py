@@ -3,9 +3,9 @@
 Incus's leases API lists only the leases of instances that exist. Incus releases the lease of a
 container it deletes, but a lease whose holder vanished otherwise (a NIC or namespace plugged into
 the bridge by hand, a release that never arrived) stays in dnsmasq until it expires (an hour). An
-address pinned on a new container while dnsmasq
-still leases it to that old MAC is not handed out, and the new container, filtered to its pinned
-address, is cut off. So address allocation also reads the file dnsmasq itself writes.
+address pinned on a new container while dnsmasq still leases it to that old MAC is not handed out,
+and the new container, filtered to its pinned address, is cut off. So address allocation also reads
+the file dnsmasq itself writes.
 """
 import ipaddress
 import os
