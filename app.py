@@ -46,7 +46,7 @@ def limit_malloc_arenas(arenas=2):
 
 if __name__ == "__main__":
     from incus_api.config import load_config
-    from incus_api.serving import serve
+    from incus_api.web.serving import serve
 
     limit_malloc_arenas()
     serve(load_config(), create_app, on_worker_start=start_background_work)

@@ -47,7 +47,7 @@ from pylxd import Client
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from incus_api.incus_exec import ExecStreams  # noqa: E402
+from incus_api.incus.exec import ExecStreams  # noqa: E402
 from incus_api.nat import CHAIN, XTABLES_LOCK, Forward, NatTable  # noqa: E402
 from incus_api.service.addresses import BridgeNetwork, used_ipv4  # noqa: E402
 

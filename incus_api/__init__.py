@@ -4,8 +4,6 @@ The package imports nothing heavy: ``create_app`` loads Flask and the rest (``fa
 is called. So the server's master process (``app.py``) reads its settings in a few megabytes and
 never holds a copy of the app it does not serve (see ``serving``).
 """
-LANGUAGES = ("zh", "en")
-MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def create_app(config=None, instance_path=None):

@@ -5,8 +5,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .auth import create_user
 from .exceptions import AppError
+from .web.auth import create_user
 
 
 def backend():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+MAX_REQUEST_BYTES = 1024 * 1024  # a request body's limit (the app's and the server's)
 
 ENV_KEYS = (
     "API_SECRET_KEY",

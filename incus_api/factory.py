@@ -8,17 +8,23 @@ from pathlib import Path
 from flask import Flask, request
 from flask_babel import Babel, gettext
 
-from . import LANGUAGES, MAX_REQUEST_BYTES
-from .audit import register_audit
-from .auth import csrf, login_manager
-from .config import DEFAULT_INSTANCE_PATH, PROJECT_ROOT, load_config, persistent_secret
-from .db import Database
-from .errors import register_error_handlers
-from .incus import Incus
+from .config import (
+    DEFAULT_INSTANCE_PATH,
+    MAX_REQUEST_BYTES,
+    PROJECT_ROOT,
+    load_config,
+    persistent_secret,
+)
+from .i18n import LANGUAGES
+from .incus.client import Incus
 from .nat import NatTable
-from .security import register_security
 from .service import Services, build_services
+from .store.db import Database
 from .validation import WholeNumberConverter
+from .web.auth import csrf, login_manager
+from .web.errors import register_error_handlers
+from .web.request_audit import register_audit
+from .web.security import register_security
 
 
 @dataclass
@@ -82,16 +88,16 @@ def create_app(config=None, instance_path=None):
     Babel(app, locale_selector=select_locale)
     register_error_handlers(app)
 
-    from .api import bp as api_bp
+    from .web.api import bp as api_bp
 
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API checks the token itself, only for session callers (auth.py)
 
-    from .dashboard import bp as dashboard_bp
+    from .web.dashboard import bp as dashboard_bp
 
     app.register_blueprint(dashboard_bp)
 
-    from .apidocs import bp as apidocs_bp
+    from .web.apidocs import bp as apidocs_bp
 
     app.register_blueprint(apidocs_bp)
 

@@ -4,6 +4,8 @@
 ``errors.py`` and the blueprints translate it for the request's language when they answer.
 """
 
+LANGUAGES = ("zh", "en")  # the UI's languages, the first the default
+
 
 def N_(message):
     return message

@@ -7,7 +7,7 @@
 """
 from .forward import Forward, rule_id_from_tag
 from .legacy import CHAIN, DEFAULT_TAG_PREFIX, XTABLES_LOCK, NatTable, locked_chain
-from .nft import forward_drops
+from .nft import forward_drops, iptables_backend
 
 __all__ = ["CHAIN", "DEFAULT_TAG_PREFIX", "XTABLES_LOCK", "Forward", "NatTable", "forward_drops",
-           "locked_chain", "rule_id_from_tag"]
+           "iptables_backend", "locked_chain", "rule_id_from_tag"]

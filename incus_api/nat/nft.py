@@ -42,8 +42,19 @@ def remove_forward_accept(bridge, tag):
     return removed
 
 
+def iptables_backend():
+    """``nf_tables`` or ``legacy``: what the plain ``iptables`` command uses (None without it)."""
+    if not shutil.which("iptables"):
+        return None
+    version = subprocess.run(["iptables", "-V"], capture_output=True, text=True).stdout
+    return "nf_tables" if "nf_tables" in version else "legacy"
+
+
 def forward_drops(iptables_nft="iptables-nft"):
-    """Whether the nf_tables ``filter FORWARD`` chain drops or rejects anything."""
+    """Whether the nf_tables ``filter FORWARD`` chain drops or rejects anything (False without
+    ``iptables-nft``)."""
+    if not shutil.which(iptables_nft):
+        return False
     listing = subprocess.run([iptables_nft, "-w", "-S", "FORWARD"], capture_output=True, text=True)
     if listing.returncode != 0:
         return False

@@ -4,15 +4,15 @@ Nothing here knows about HTTP; the ``api`` and ``dashboard`` blueprints call the
 """
 from dataclasses import dataclass
 
-from ..dhcp_leases import lease_file
+from ..host.leases import lease_file
 from .accounts import Accounts
-from .audit_log import AuditLogService
+from .audit import AuditLogService
 from .console import ConsoleService
 from .containers import ContainerService
 from .doctor import Doctor
 from .images import ImageService
-from .limits import LimitsService
 from .lifecycle import Lifecycle, Suspensions
+from .limits import LimitsService
 from .nat_rules import NatRuleService
 from .nat_sync import NatSync
 from .nic_guard import NicGuard

@@ -2,9 +2,15 @@
 showing or regenerating the secret whose SHA-256 is the ``X-API-Hash``."""
 import secrets
 
-from ..auth import API_SECRET_SETTING, api_hash, api_secret, authenticate, create_user
 from ..exceptions import BadInput, Conflict, Unauthorized
 from ..i18n import N_
+from ..web.auth import (
+    API_SECRET_SETTING,
+    api_hash,
+    api_secret,
+    authenticate,
+    create_user,
+)
 
 MIN_PASSWORD_LENGTH = 8
 

@@ -3,13 +3,11 @@
 Each check is a ``Check``: ``detail`` and ``hint`` are English templates marked with ``N_`` and
 filled from ``params``; the CLI prints them as they are, the dashboard translates them.
 """
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 
 from ..exceptions import AppError
 from ..i18n import N_
-from ..nat import forward_drops
+from ..nat import forward_drops, iptables_backend
 
 LEGACY_LISTING = "iptables-legacy -t nat -S PREROUTING"
 
@@ -26,14 +24,6 @@ class Check:
         detail = translate(self.detail).format(**self.params)
         hint = translate(self.hint).format(**self.params) if self.hint and not self.ok else ""
         return {"name": self.name, "ok": self.ok, "detail": detail, "hint": hint}
-
-
-def iptables_backend():
-    """``nf_tables`` or ``legacy``: what the plain ``iptables`` command uses."""
-    if not shutil.which("iptables"):
-        return None
-    version = subprocess.run(["iptables", "-V"], capture_output=True, text=True).stdout
-    return "nf_tables" if "nf_tables" in version else "legacy"
 
 
 class Doctor:
@@ -96,7 +86,7 @@ class Doctor:
         ))
         if self.traffic is not None and self.traffic.enabled:
             checks.append(self._traffic_check())
-        if shutil.which("iptables-nft") and forward_drops():
+        if forward_drops():
             checks.append(Check("forward", True, N_("The nf_tables FORWARD chain drops traffic: the accept rules for forwarded ports are kept there too")))
         return checks
 

@@ -18,10 +18,16 @@ import logging
 import threading
 import time
 
-from .. import dhcp_leases
 from ..exceptions import BadInput, NotFound
+from ..host import leases as dhcp_leases
 from ..i18n import N_
-from .addresses import BridgeNetwork, assigned_ipv4, bridge_nic, ipv4_by_hwaddr, used_ipv4
+from .addresses import (
+    BridgeNetwork,
+    assigned_ipv4,
+    bridge_nic,
+    ipv4_by_hwaddr,
+    used_ipv4,
+)
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 and the pool (``PORT_POOL``) that a sale's ports come from."""
 from dataclasses import dataclass
 
-from .. import host_sockets
 from ..exceptions import Conflict
+from ..host import sockets as host_sockets
 from ..i18n import N_
 
 # DNS and DHCP: every container asks the host's dnsmasq on the bridge; a forward must never take them.

@@ -38,7 +38,7 @@ def browser():
 
 @pytest.fixture
 def admin(app):
-    from incus_api.auth import create_user
+    from incus_api.web.auth import create_user
 
     create_user(app.extensions["incus_api"].db, *ADMIN)
     return ADMIN

@@ -6,8 +6,8 @@ import time
 
 from playwright.sync_api import expect
 
+from incus_api.host.route import default_route_address
 from tests.browser.conftest import screenshot
-from incus_api.service.public_address import default_route_address
 
 PUBLIC = "203.0.113.5"
 

@@ -37,7 +37,7 @@ def csrf_of(html):
 
 
 def log_in(client, app, password="test-admin-password"):
-    from incus_api.auth import create_user
+    from incus_api.web.auth import create_user
 
     create_user(app.extensions["incus_api"].db, "admin", password)
     client.post("/login", data={"username": "admin", "password": password,

@@ -76,7 +76,7 @@ def relay(tmp_path):
 
 def test_incus_down_then_back_without_restarting_the_service(tmp_path, relay, make_container):
     from incus_api import create_app
-    from incus_api.auth import create_user
+    from incus_api.web.auth import create_user
 
     name = make_container()
     app = create_app({"DATABASE": str(tmp_path / "db"), "API_SECRET_KEY": API_SECRET, "INCUS_SOCKET": relay.path,

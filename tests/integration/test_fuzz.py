@@ -14,7 +14,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from incus_api.apidocs.spec import build_spec
+from incus_api.web.apidocs.spec import build_spec
 from tests.conftest import API_HEADERS, API_SECRET, INCUS_SOCKET, incus_cli
 
 LEAKS = ("Traceback", "File \"", "/usr/lib/python", "site-packages", "incus_api/")

@@ -1,8 +1,8 @@
 """The audit page's result badge says how an entry ended, whatever its HTTP status."""
 import re
 
-from incus_api.auth import create_user
-from incus_api.service import audit_log
+from incus_api.service import audit as audit_log
+from incus_api.web.auth import create_user
 
 PASSWORD = "a-good-admin-password"
 

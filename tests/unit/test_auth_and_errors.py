@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from incus_api.auth import api_hash, authenticate, valid_api_hash
+from incus_api.web.auth import api_hash, authenticate, valid_api_hash
 from tests.conftest import API_HEADERS, API_SECRET
 
 SEED_ROUTES = [

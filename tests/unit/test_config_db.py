@@ -4,7 +4,7 @@ import stat
 import pytest
 
 from incus_api.config import load_config, parse_remotes, persistent_secret
-from incus_api.db import Database, migrations
+from incus_api.store.db import Database, migrations
 
 
 def test_defaults_match_the_seed(tmp_path):

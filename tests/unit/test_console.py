@@ -7,11 +7,16 @@ import threading
 
 import pytest
 
-from incus_api import incus_console
-from incus_api.db import Database
 from incus_api.exceptions import Conflict, Forbidden, Gone, NotFound, TooManyRequests
-from incus_api.service.audit_log import AuditLogService
-from incus_api.service.console import TOKEN_SECONDS, ConsoleService, Disconnected, parse_control
+from incus_api.incus import console as incus_console
+from incus_api.service.audit import AuditLogService
+from incus_api.service.console import (
+    TOKEN_SECONDS,
+    ConsoleService,
+    Disconnected,
+    parse_control,
+)
+from incus_api.store.db import Database
 
 
 class Clock:

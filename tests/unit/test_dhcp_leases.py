@@ -1,5 +1,5 @@
 """dnsmasq's lease file, read on the host: every IPv4 lease counts, also a deleted container's."""
-from incus_api.dhcp_leases import lease_file, leased_addresses
+from incus_api.host.leases import lease_file, leased_addresses
 
 
 def test_every_ipv4_lease_is_read_and_nothing_else(tmp_path):

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from incus_api import incus_exec
-from incus_api.incus_exec import CappedBuffer
+from incus_api.incus import exec as incus_exec
+from incus_api.incus.exec import CappedBuffer
 
 
 def test_a_capped_buffer_keeps_the_first_bytes_and_counts_the_rest():

@@ -5,7 +5,7 @@ import pytest
 
 from incus_api import validation
 from incus_api.exceptions import BadInput, Conflict, IncusError, TooManyRequests
-from incus_api.incus_exec import ExecResult
+from incus_api.incus.exec import ExecResult
 from incus_api.service.containers import AUTHORIZED_KEYS, NO_CHPASSWD, ContainerService
 from incus_api.service.images import ImageService
 

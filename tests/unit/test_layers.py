@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "incus_api"
-BLUEPRINT_MODULES = sorted([*PACKAGE.glob("api/*.py"), *PACKAGE.glob("dashboard/*.py")])
+BLUEPRINT_MODULES = sorted([*PACKAGE.glob("web/api/*.py"), *PACKAGE.glob("web/dashboard/*.py")])
 ADAPTERS = {"incus", "incus_exec", "incus_console", "nat", "db", "dhcp_leases", "host_sockets", "traffic"}
 # What ``current_app.extensions["incus_api"]`` holds besides the services: the adapters.
 ADAPTER_ATTRIBUTES = {"incus", "nat", "db"}
@@ -14,7 +14,7 @@ ADAPTER_ATTRIBUTES = {"incus", "nat", "db"}
 
 def imported_modules(tree):
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 2:  # from ..x import y
+        if isinstance(node, ast.ImportFrom) and node.level == 3:  # from ..x import y
             yield (node.module or "").split(".")[0], [alias.name for alias in node.names]
         elif isinstance(node, ast.Import):
             for alias in node.names:

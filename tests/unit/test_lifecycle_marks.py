@@ -1,9 +1,9 @@
 """The suspended marks and their guard (pure logic over a real SQLite database; Incus faked)."""
 import pytest
 
-from incus_api.db import Database
 from incus_api.exceptions import Conflict, NotFound
 from incus_api.service.lifecycle import Suspensions
+from incus_api.store.db import Database
 
 
 class FakeIncus:

@@ -12,9 +12,9 @@ from urllib.parse import quote
 import pytest
 
 from incus_api import validation
-from incus_api.apidocs.spec import build_spec
-from incus_api.auth import create_user
 from incus_api.exceptions import BadInput
+from incus_api.web.apidocs.spec import build_spec
+from incus_api.web.auth import create_user
 
 BAD_NUMBERS = ["²", "1e3", "9" * 30, "-0", " 5", "٣", "", "+5", "0x10", "5\n", "5.0", "１"]
 NONEMPTY_BAD_NUMBERS = [value for value in BAD_NUMBERS if value]  # a path segment cannot be empty

@@ -5,8 +5,9 @@ import pytest
 
 from incus_api import validation_plan as parse
 from incus_api.exceptions import BadInput
+from incus_api.host.kernel_modules import KernelModules
 from incus_api.schemas.plan import CREATE_PLAN_PARAMS, PLAN_PARAMS
-from incus_api.service.limits import CreateSettings, KernelModules, limits_of
+from incus_api.service.limits import CreateSettings, limits_of
 from incus_api.service.plans import Plan
 
 BAD = ["1e3", "-1", "²", "10XB", "9" * 30, " 5", "5\n", "+5", "0x10", "5.0", "٣", "１"]

@@ -2,11 +2,16 @@
 database query; the integration tests check it against real listeners and rules)."""
 import pytest
 
-from incus_api import host_sockets
 from incus_api.config import SettingError
-from incus_api.db import Database
 from incus_api.exceptions import Conflict
-from incus_api.service.ports import PortPolicy, PortPool, first_free_block, parse_port_pool
+from incus_api.host import sockets as host_sockets
+from incus_api.service.ports import (
+    PortPolicy,
+    PortPool,
+    first_free_block,
+    parse_port_pool,
+)
+from incus_api.store.db import Database
 
 
 @pytest.mark.parametrize("count, points, ranges, expected", [

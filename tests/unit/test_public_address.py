@@ -1,6 +1,7 @@
 """The public address: PUBLIC_HOST, else the default route's gateway read from /proc/net/route."""
+from incus_api.host.route import default_gateway
 from incus_api.service import public_address
-from incus_api.service.public_address import default_gateway, host_port, public_host
+from incus_api.service.public_address import host_port, public_host
 
 HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
 

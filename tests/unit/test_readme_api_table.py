@@ -5,8 +5,8 @@ common to every form route and left out)."""
 import re
 from pathlib import Path
 
-from incus_api.apidocs.spec import build_spec
 from incus_api.schemas import ROUTES
+from incus_api.web.apidocs.spec import build_spec
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ROW = re.compile(r"^\| `(GET|POST|DELETE)` \| `([^`]+)` \|(.*)\|\s*$")

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from incus_api.auth import create_user
+from incus_api.web.auth import create_user
 from tests.conftest import API_HEADERS
 
 PASSWORD = "a-good-admin-password"
@@ -126,7 +126,7 @@ def test_fifty_parallel_wrong_logins_get_at_most_five_password_checks(app, admin
 
     import requests
 
-    from incus_api import auth
+    from incus_api.web import auth
 
     checks = []
     real_check = auth.check_password_hash
@@ -185,7 +185,7 @@ def test_a_successful_login_clears_the_count(client, admin):
 
 
 def test_many_user_names_from_one_address_hit_the_address_limit(app, client, admin, monkeypatch):
-    from incus_api import auth
+    from incus_api.web import auth
 
     checks = []  # (counted without hashing: 30 real checks take seconds)
     monkeypatch.setattr(auth, "generate_password_hash", lambda password: "x")

@@ -12,14 +12,20 @@ import time
 import pytest
 import requests
 
-from incus_api import MAX_REQUEST_BYTES
-from incus_api.serving import THREADS, BodyLimit, WorkerApp, bind_address, gunicorn_options
+from incus_api.config import MAX_REQUEST_BYTES
+from incus_api.web.serving import (
+    THREADS,
+    BodyLimit,
+    WorkerApp,
+    bind_address,
+    gunicorn_options,
+)
 from tests.conftest import API_HEADERS, API_SECRET, ROOT
 
 SERVER = """
 import sys
 from incus_api import create_app
-from incus_api.serving import serve
+from incus_api.web.serving import serve
 config = {"DATABASE": sys.argv[1], "API_SECRET_KEY": sys.argv[2], "SECRET_KEY": "k",
           "INCUS_SOCKET": sys.argv[1] + ".none", "TRUSTED_PROXIES": sys.argv[3],
           "HOST": "127.0.0.1", "PORT": int(sys.argv[4])}
@@ -117,7 +123,7 @@ def test_bodies_over_and_within_the_limit_and_forwarded_headers(tmp_path):
 def test_the_master_reads_its_settings_without_loading_the_app():
     """app.py's master imports the package, its config and serving only: Flask and the app are
     the worker's (a master holding them keeps a second copy of the app in memory)."""
-    probe = ("import sys, incus_api, incus_api.config, incus_api.serving; "
+    probe = ("import sys, incus_api, incus_api.config, incus_api.web.serving; "
              "print(sorted(m for m in ('flask', 'pylxd', 'incus_api.factory') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -5,8 +5,8 @@ Its own path (``/image-store``): ``/images`` is the JSON API's. Changes go throu
 from flask import current_app, render_template
 from flask_login import login_required
 
-from ..config import parse_remotes
-from ..exceptions import AppError
+from ...config import parse_remotes
+from ...exceptions import AppError
 from . import bp
 from .views import services
 

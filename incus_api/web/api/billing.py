@@ -5,15 +5,14 @@ import re
 from flask import jsonify
 from flask_babel import gettext as _
 
-from ..exceptions import BadInput
-from ..i18n import N_
-from ..schemas import Param, route
-from ..schemas.params import RULE
-from ..schemas.sale import COUNT_PARAM
-from ..schemas.traffic import SUMMARY
-from ..service.provisioning import Provisioner
-from . import bp
-from .routes import services, success
+from ...exceptions import BadInput
+from ...i18n import N_
+from ...schemas import Param, route
+from ...schemas.params import RULE
+from ...schemas.sale import COUNT_PARAM
+from ...schemas.traffic import SUMMARY
+from ...service.provisioning import Provisioner
+from . import bp, services, success
 
 NAME_PART = re.compile(r"[A-Za-z0-9-]{1,63}")
 

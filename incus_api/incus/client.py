@@ -19,9 +19,10 @@ from pylxd import Client
 from pylxd import client as pylxd_client
 from pylxd import exceptions as pylxd_errors
 
-from . import incus_console, incus_exec
-from .exceptions import IncusError, IncusUnavailable, NotFound, OperationTimeout
-from .i18n import N_
+from ..exceptions import IncusError, IncusUnavailable, NotFound, OperationTimeout
+from ..i18n import N_
+from . import console as incus_console
+from . import exec as incus_exec
 
 OPERATION_SUCCESS = 200
 POOL_SIZE = 32  # keep-alive connections to the daemon, one per concurrently serving thread

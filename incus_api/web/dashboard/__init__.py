@@ -8,5 +8,10 @@ from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__)
 
-from . import audit, filters, images, views  # noqa: E402,F401  (registers the routes and template filters on bp)
-from . import console  # noqa: E402,F401  (the browser console: its pages and WebSocket)
+from . import (  # noqa: E402,F401  (registers the routes and template filters on bp)
+    audit,
+    console,  # noqa: E402,F401  (the browser console: its pages and WebSocket)
+    filters,
+    images,
+    views,
+)

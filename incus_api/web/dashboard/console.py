@@ -15,12 +15,12 @@ from flask_login import current_user, login_required
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
-from .. import validation
-from ..audit import actor
-from ..exceptions import AppError, Forbidden, Unauthorized
-from ..i18n import N_
+from ... import validation
+from ...exceptions import AppError, Forbidden, Unauthorized
+from ...i18n import N_
+from ...service.console import Disconnected
+from ..request_audit import actor
 from ..security import CONTENT_SECURITY_POLICY
-from ..service.console import Disconnected
 from . import bp
 
 sock = Sock()  # routes on the dashboard blueprint; no app-wide state

@@ -9,7 +9,7 @@ import logging
 from flask import current_app, g, request
 from flask_login import current_user
 
-from .service.audit_log import ANONYMOUS, Retention, write  # noqa: F401  (audit.write for callers)
+from ..service.audit import ANONYMOUS, Retention, write  # noqa: F401  (audit.write for callers)
 
 log = logging.getLogger(__name__)
 

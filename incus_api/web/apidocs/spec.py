@@ -1,7 +1,7 @@
 """The OpenAPI 3 description of every JSON route (served at /openapi.json, rendered at /docs), built
 from the routes' own declarations (``incus_api.schemas``): what a route parses is what it describes.
 """
-from ..schemas import ROUTES
+from ...schemas import ROUTES
 
 ERROR_TEXTS = {
     400: "Bad input (the message says which field and why)",

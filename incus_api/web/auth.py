@@ -8,8 +8,8 @@ from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .exceptions import Unauthorized
-from .i18n import N_
+from ..exceptions import Unauthorized
+from ..i18n import N_
 
 API_HASH_HEADERS = ("X-API-Hash", "X-API-Key-Hash")  # the second is what later originals used
 API_SECRET_SETTING = "api_secret"

@@ -36,8 +36,8 @@ from urllib.parse import quote
 
 import websocket
 
-from .exceptions import IncusError, IncusUnavailable
-from .i18n import N_
+from ..exceptions import IncusError, IncusUnavailable
+from ..i18n import N_
 
 log = logging.getLogger(__name__)
 

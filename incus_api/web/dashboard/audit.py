@@ -2,7 +2,7 @@
 from flask import render_template, request
 from flask_login import login_required
 
-from .. import validation
+from ... import validation
 from . import bp
 from .views import services
 

@@ -1,10 +1,9 @@
 """``GET /audit_log``: the audit log for scripts (newest first)."""
 from flask_babel import gettext as _
 
-from .. import validation
-from ..schemas import Param, route
-from . import bp
-from .routes import services, success
+from ... import validation
+from ...schemas import Param, route
+from . import bp, services, success
 
 MAX_LIMIT = 1000
 

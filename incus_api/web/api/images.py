@@ -2,11 +2,10 @@
 from flask import jsonify
 from flask_babel import gettext as _
 
-from .. import validation
-from ..schemas import Param, route
-from ..schemas.params import FINGERPRINT
-from . import bp
-from .routes import services, success
+from ... import validation
+from ...schemas import Param, route
+from ...schemas.params import FINGERPRINT
+from . import bp, services, success
 
 ALIAS_SCHEMA = {"type": "string", "maxLength": 128}
 IMPORT_ANSWER = {"operation": {"type": "string"}, "state": {"type": "string"}, "progress": {},

@@ -18,7 +18,7 @@ import socket
 
 import websocket
 
-from . import incus_exec
+from . import exec as incus_exec
 
 log = logging.getLogger(__name__)
 

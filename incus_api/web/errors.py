@@ -5,8 +5,8 @@ from flask import jsonify, make_response, render_template, request
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
-from .exceptions import AppError
-from .i18n import N_
+from ..exceptions import AppError
+from ..i18n import N_
 
 log = logging.getLogger(__name__)
 

@@ -4,18 +4,24 @@ import time
 from urllib.parse import urlsplit
 
 from flask import (
-    current_app, flash, redirect, render_template, request, url_for,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
-from .. import LANGUAGES, validation
+from ... import validation
+from ...exceptions import AppError, IncusUnavailable, NotFound
+from ...i18n import LANGUAGES
+from ...service.accounts import MIN_PASSWORD_LENGTH
+from ...service.public_address import public_host
 from ..errors import _respond
-from ..exceptions import AppError, IncusUnavailable, NotFound
 from ..security import LoginLimited, login_limiter
-from ..service.accounts import MIN_PASSWORD_LENGTH
-from ..service.public_address import public_host
 from . import bp
 
 LANG_COOKIE_SECONDS = 365 * 24 * 3600

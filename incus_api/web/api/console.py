@@ -2,10 +2,9 @@
 from flask import url_for
 from flask_babel import gettext as _
 
-from ..schemas import route
-from ..schemas.params import NAME
-from . import bp
-from .routes import services, success
+from ...schemas import route
+from ...schemas.params import NAME
+from . import bp, services, success
 
 
 @route(bp, "POST", "/container/<name>/console_token", "A one-time link to the container's console", [NAME], answer={

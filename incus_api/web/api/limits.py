@@ -1,14 +1,13 @@
 """Change a container's package live: ``POST /container/<name>/limits`` with any plan field."""
 from flask_babel import gettext as _
 
-from ..schemas import route
-from ..schemas.params import NAME
-from ..schemas.plan import LIMITS_SCHEMA, PLAN_PARAMS
-from ..schemas.traffic import TRAFFIC_PARAMS, USAGE
-from ..service.plans import Plan
-from ..service.traffic import TrafficPlan
-from . import bp
-from .routes import services, success
+from ...schemas import route
+from ...schemas.params import NAME
+from ...schemas.plan import LIMITS_SCHEMA, PLAN_PARAMS
+from ...schemas.traffic import TRAFFIC_PARAMS, USAGE
+from ...service.plans import Plan
+from ...service.traffic import TrafficPlan
+from . import bp, services, success
 
 
 @route(bp, "POST", "/container/<name>/limits", "Change a container's limits live", [NAME, *PLAN_PARAMS, *TRAFFIC_PARAMS],

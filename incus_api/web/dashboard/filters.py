@@ -2,9 +2,10 @@
 import re
 from datetime import datetime, timezone
 
-from flask_babel import format_decimal, lazy_gettext as _l
+from flask_babel import format_decimal
+from flask_babel import lazy_gettext as _l
 
-from ..service.public_address import host_port
+from ...service.public_address import host_port
 from . import bp
 
 STATUS_LABELS = {

@@ -11,9 +11,9 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import SettingError
-from .exceptions import TooManyRequests
-from .i18n import N_
+from ..config import SettingError
+from ..exceptions import TooManyRequests
+from ..i18n import N_
 
 # Login attempts per (user name, client address), counted before the password is checked: a
 # short burst, then the window grows (back-off).

@@ -3,11 +3,10 @@
 service answers."""
 from flask_babel import gettext as _
 
-from ..schemas import route
-from ..schemas.params import NAME
-from ..schemas.traffic import DAYS, USAGE, USAGE_FIELDS
-from . import bp
-from .routes import services, success
+from ...schemas import route
+from ...schemas.params import NAME
+from ...schemas.traffic import DAYS, USAGE, USAGE_FIELDS
+from . import bp, services, success
 
 
 @route(bp, "GET", "/container/<name>/traffic", "A container's traffic this period, with its days", [NAME],
