@@ -6,7 +6,6 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .exceptions import AppError
-from .web.auth import create_user
 
 
 def backend():
@@ -23,13 +22,14 @@ def init_db_command():
     click.echo(f"database: {db.path} (schema version {db.schema_version}, {changes})")
     username = current_app.config.get("ADMIN_USERNAME") or "admin"
     password = current_app.config.get("ADMIN_PASSWORD")
-    exists = db.query_one("SELECT 1 FROM users WHERE username = ?", (username,)) is not None
+    accounts = backend().services.accounts
+    exists = accounts.exists(username)
     if password:
-        create_user(db, username, password)
+        accounts.save_user(username, password)
         click.echo(f"admin user: {username} (password from ADMIN_PASSWORD)")
     elif not exists:
         password = secrets.token_urlsafe(12)
-        create_user(db, username, password)
+        accounts.save_user(username, password)
         click.echo(f"admin user: {username}  password: {password}  (shown once: note it, change it in the dashboard)")
     else:
         click.echo(f"admin user: {username} (unchanged)")

@@ -81,7 +81,7 @@ def create_app(config=None, instance_path=None):
     # <int:...> in routes: ASCII digits only, bounded (before the blueprints add their rules).
     app.url_map.converters["int"] = WholeNumberConverter
     register_security(app)
-    register_audit(app, db)
+    register_audit(app)
     login_manager.init_app(app)
     login_manager.localize_callback = gettext
     csrf.init_app(app)

@@ -1,4 +1,4 @@
-"""The audit log's storage: writing entries (from a request or from the service itself), reading
+"""The audit log: writing entries (from a request or from the service itself), reading
 them back, and keeping what matters.
 
 Retention: authenticated and system entries are kept ``AUDIT_KEEP_DAYS`` days; anonymous entries
@@ -7,12 +7,12 @@ newest ``AUDIT_ANONYMOUS_KEEP``, so a flood of 401s cannot push the real history
 
 No Flask here: services record their own events with ``write(db, "system", "nat.sync", ...)``.
 """
-import json
 from dataclasses import dataclass
+
+from ..store import audit as store
 
 ANONYMOUS = "anonymous"
 PRUNE_EVERY = 1000
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%fZ"  # as the table's created_at default writes it
 
 
 @dataclass(frozen=True)
@@ -34,61 +34,28 @@ def write(db, actor, action, target=None, details=None, result="success", *, met
     neither (``-`` and 0). Every ``PRUNE_EVERY``-th entry prunes by ``retention`` (the defaults
     when not given).
     """
-    cursor = db.execute(
-        "INSERT INTO audit_log (actor, client_address, method, action, target, details, status_code, result)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (str(actor)[:100], client_address, str(method)[:10], str(action)[:100],
-         None if target is None else str(target)[:80],
-         json.dumps(details, ensure_ascii=False) if details else None, int(status_code), str(result)[:20]),
-    )
-    if cursor.lastrowid % PRUNE_EVERY == 0:
+    entry_id = store.insert(db, str(actor)[:100], client_address, str(method)[:10], str(action)[:100],
+                            None if target is None else str(target)[:80], details, int(status_code), str(result)[:20])
+    if entry_id % PRUNE_EVERY == 0:
         prune(db, retention or Retention())
-    return cursor.lastrowid
+    return entry_id
 
 
 def complete(db, entry_id, details, result):
     """Fill in the end of an entry written when something long began (a console session: one
     entry with its start and end)."""
-    db.execute("UPDATE audit_log SET details = ?, result = ? WHERE id = ?",
-               (json.dumps(details, ensure_ascii=False) if details else None, str(result)[:20], int(entry_id)))
+    store.complete(db, int(entry_id), details, str(result)[:20])
 
 
 def prune(db, retention):
     """Drop entries past their age, and the oldest anonymous ones past the cap; returns how many."""
-    removed = 0
-    if retention.keep_days > 0:
-        removed += db.execute(
-            "DELETE FROM audit_log WHERE created_at < strftime(?, 'now', ?)",
-            (TIME_FORMAT, f"-{retention.keep_days:d} days"),
-        ).rowcount
-    # The newest row beyond the cap, then everything anonymous at or below it (both use the
-    # (actor, id) index).
-    boundary = db.query_one(
-        "SELECT id FROM audit_log WHERE actor = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
-        (ANONYMOUS, max(retention.anonymous_keep, 0)),
-    )
-    if boundary is not None:
-        removed += db.execute("DELETE FROM audit_log WHERE actor = ? AND id <= ?", (ANONYMOUS, boundary["id"])).rowcount
-    return removed
+    removed = store.delete_older_than(db, retention.keep_days) if retention.keep_days > 0 else 0
+    return removed + store.delete_all_but_newest(db, ANONYMOUS, max(retention.anonymous_keep, 0))
 
 
 def entries(db, limit=100, target=None, before_id=None):
     """The newest ``limit`` entries (optionally of one ``target``, or older than ``before_id``)."""
-    clauses, params = [], []
-    if target:
-        clauses.append("target = ?")
-        params.append(target)
-    if before_id:
-        clauses.append("id < ?")
-        params.append(before_id)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = db.query(f"SELECT * FROM audit_log {where} ORDER BY id DESC LIMIT ?", (*params, limit))
-    result = []
-    for row in rows:
-        entry = dict(row)
-        entry["details"] = json.loads(entry["details"]) if entry["details"] else {}
-        result.append(entry)
-    return result
+    return store.newest(db, limit, target=target, before_id=before_id)
 
 
 class AuditLogService:

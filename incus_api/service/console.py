@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from ..exceptions import Conflict, Forbidden, Gone, TooManyRequests
 from ..i18n import N_
+from ..store import console_tokens
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +124,8 @@ class ConsoleService:
         self.check_open(name)
         token = secrets.token_urlsafe(32)
         now = self.clock()
-        with self.db.transaction() as conn:
-            conn.execute("DELETE FROM console_tokens WHERE expires_at < ?", (utc(now - PRUNE_AFTER_SECONDS),))
-            conn.execute(
-                "INSERT INTO console_tokens (token_hash, container_name, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                (token_hash(token), name, utc(now), utc(now + TOKEN_SECONDS)),
-            )
+        console_tokens.add(self.db, token_hash(token), name, utc(now), utc(now + TOKEN_SECONDS),
+                           prune_before=utc(now - PRUNE_AFTER_SECONDS))
         return token, TOKEN_SECONDS
 
     def redeem(self, token):
@@ -138,8 +135,7 @@ class ConsoleService:
         if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
             raise Forbidden(N_("This console link is not valid"))
         digest = token_hash(token)
-        row = self.db.query_one("SELECT container_name, expires_at, used_at FROM console_tokens WHERE token_hash = ?",
-                                (digest,))
+        row = console_tokens.find(self.db, digest)
         if row is None:
             raise Forbidden(N_("This console link is not valid"))
         if row["used_at"]:
@@ -150,12 +146,7 @@ class ConsoleService:
                        seconds=TOKEN_SECONDS)
         name = row["container_name"]
         self.check_open(name)
-        with self.db.transaction() as conn:
-            spent = conn.execute(
-                "UPDATE console_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
-                (now, digest, now),
-            ).rowcount
-        if not spent:  # another open of the same link was faster
+        if not console_tokens.spend(self.db, digest, now):  # another open of the same link was faster
             raise Gone(N_("This console link has already been used: a link opens the console once. Ask for a new one"))
         return name, self._ticket(name, f"token:{digest[:12]}"), digest[:12]
 

@@ -12,6 +12,7 @@ import threading
 
 from ..exceptions import Conflict, IncusError, NotFound
 from ..i18n import N_
+from ..store import suspensions as marks
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class Suspensions:
         self.incus = incus
 
     def _row(self, name):
-        return self.db.query_one("SELECT instance_uuid, suspended_at FROM suspended WHERE container_name = ?", (name,))
+        return marks.get(self.db, name)
 
     def _current(self, name, row, instance):
         """Whether ``row`` marks this very instance; a stale mark (another instance now has the
@@ -49,7 +50,7 @@ class Suspensions:
     def names(self, instances=None):
         """The names of the suspended containers; with the Incus instance list, only those whose
         mark is for the instance listed under that name."""
-        rows = self.db.query("SELECT container_name, instance_uuid FROM suspended ORDER BY container_name")
+        rows = marks.all_marks(self.db)
         if instances is None:
             return {row["container_name"] for row in rows}
         uuids = {instance["name"]: instance_uuid(instance) for instance in instances}
@@ -81,21 +82,15 @@ class Suspensions:
             )
 
     def mark(self, name, uuid, reason="billing"):
-        with self.db.transaction() as conn:
-            conn.execute(
-                """INSERT INTO suspended (container_name, instance_uuid, reason) VALUES (?, ?, ?)
-                   ON CONFLICT(container_name) DO UPDATE SET instance_uuid = excluded.instance_uuid,
-                     reason = excluded.reason, suspended_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')""",
-                (name, uuid, reason),
-            )
+        marks.mark(self.db, name, uuid, reason)
 
     def reason(self, name):
         """Why ``name`` is marked ('billing' or 'traffic'), or None when it is not."""
-        row = self.db.query_one("SELECT reason FROM suspended WHERE container_name = ?", (name,))
+        row = marks.get(self.db, name)
         return None if row is None else row["reason"]
 
     def clear(self, name):
-        self.db.execute("DELETE FROM suspended WHERE container_name = ?", (name,))
+        marks.clear(self.db, name)
 
 
 class Lifecycle:

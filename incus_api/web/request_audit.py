@@ -1,5 +1,5 @@
 """The audit log of requests: one row per state-changing request (who, client address, what,
-target, result). Storage and retention live in ``service/audit_log.py``.
+target, result). Storage and retention live in ``service/audit.py``.
 
 It never holds secrets: of the request's fields only those in ``SAFE_FIELDS`` are kept, so
 passwords, API secrets and command lines (which may carry secrets) never reach it.
@@ -9,7 +9,7 @@ import logging
 from flask import current_app, g, request
 from flask_login import current_user
 
-from ..service.audit import ANONYMOUS, Retention, write  # noqa: F401  (audit.write for callers)
+from ..service.audit import ANONYMOUS
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def actor():
     return ANONYMOUS
 
 
-def record(db, response):
+def record(response):
     view_args = request.view_args or {}
     form = request.form if request.form else (request.get_json(silent=True) or {})
     if not isinstance(form, dict) and not hasattr(form, "get"):
@@ -40,17 +40,17 @@ def record(db, response):
     body = response.get_json(silent=True) if response.is_json else None
     result = body.get("status") if isinstance(body, dict) and body.get("status") else (
         "success" if response.status_code < 400 else "error")
-    write(db, actor(), request.endpoint or request.path[:100], target=target, details=details, result=result,
-          method=request.method, client_address=request.remote_addr, status_code=response.status_code,
-          retention=Retention.from_config(current_app.config))
+    current_app.extensions["incus_api"].services.audit_log.write(
+        actor(), request.endpoint or request.path[:100], target=target, details=details, result=result,
+        method=request.method, client_address=request.remote_addr, status_code=response.status_code)
 
 
-def register_audit(app, db):
+def register_audit(app):
     @app.after_request
     def audit_state_changes(response):
         if request.method in UNSAFE_METHODS and request.endpoint not in (None, "static"):
             try:
-                record(db, response)
+                record(response)
             except Exception:  # noqa: BLE001 - the audit must never break the answer
                 log.exception("could not write the audit log")
         return response

@@ -38,9 +38,8 @@ def browser():
 
 @pytest.fixture
 def admin(app):
-    from incus_api.web.auth import create_user
 
-    create_user(app.extensions["incus_api"].db, *ADMIN)
+    app.extensions["incus_api"].services.accounts.save_user(*ADMIN)
     return ADMIN
 
 

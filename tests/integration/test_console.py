@@ -37,9 +37,8 @@ def csrf_of(html):
 
 
 def log_in(client, app, password="test-admin-password"):
-    from incus_api.web.auth import create_user
 
-    create_user(app.extensions["incus_api"].db, "admin", password)
+    app.extensions["incus_api"].services.accounts.save_user("admin", password)
     client.post("/login", data={"username": "admin", "password": password,
                                 "csrf_token": csrf_of(client.get("/login").get_data(as_text=True))})
     return csrf_of(client.get("/settings").get_data(as_text=True))

@@ -76,12 +76,11 @@ def relay(tmp_path):
 
 def test_incus_down_then_back_without_restarting_the_service(tmp_path, relay, make_container):
     from incus_api import create_app
-    from incus_api.web.auth import create_user
 
     name = make_container()
     app = create_app({"DATABASE": str(tmp_path / "db"), "API_SECRET_KEY": API_SECRET, "INCUS_SOCKET": relay.path,
                       "NAT_TAG_PREFIX": "incus-api-test-relay:"}, instance_path=tmp_path)
-    create_user(app.extensions["incus_api"].db, "admin", "a-good-admin-password")
+    app.extensions["incus_api"].services.accounts.save_user("admin", "a-good-admin-password")
     api = app.test_client()
     headers = {**API_HEADERS, "Accept-Language": "en"}
     live = api.get(f"/container/{name}/info", headers=headers).get_json()

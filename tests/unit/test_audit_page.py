@@ -2,13 +2,12 @@
 import re
 
 from incus_api.service import audit as audit_log
-from incus_api.web.auth import create_user
 
 PASSWORD = "a-good-admin-password"
 
 
 def badges(app, client):
-    create_user(app.extensions["incus_api"].db, "admin", PASSWORD)
+    app.extensions["incus_api"].services.accounts.save_user("admin", PASSWORD)
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
     client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
     page = client.get("/audit").get_data(as_text=True)

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from incus_api.web.auth import api_hash, authenticate, valid_api_hash
+from incus_api.service.accounts import api_hash, valid_api_hash
 from tests.conftest import API_HEADERS, API_SECRET
 
 SEED_ROUTES = [
@@ -128,11 +128,12 @@ def test_init_db_is_idempotent_and_prints_the_hash(runner, app):
     assert first.exit_code == 0, first.output
     assert API_HEADERS["X-API-Hash"] in first.output
     db = app.extensions["incus_api"].db
-    assert authenticate(db, "admin", "test-admin-password") is not None
+    accounts = app.extensions["incus_api"].services.accounts
+    assert accounts.authenticate("admin", "test-admin-password") is not None
     second = runner.invoke(args=["init-db"])
     assert second.exit_code == 0
     assert db.query_one("SELECT COUNT(*) FROM users")[0] == 1
-    assert authenticate(db, "admin", "wrong") is None
+    assert accounts.authenticate("admin", "wrong") is None
     stored = db.query_one("SELECT password_hash FROM users")[0]
     assert "test-admin-password" not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
 
@@ -143,7 +144,7 @@ def test_init_db_generates_a_password_when_none_is_given(tmp_path):
     app = create_app({"DATABASE": str(tmp_path / "db"), "ADMIN_PASSWORD": "", "ADMIN_USERNAME": ""}, instance_path=tmp_path)
     output = app.test_cli_runner().invoke(args=["init-db"]).output
     password = re.search(r"password: (\S+)", output).group(1)
-    assert authenticate(app.extensions["incus_api"].db, "admin", password)
+    assert app.extensions["incus_api"].services.accounts.authenticate("admin", password)
     assert "password:" not in app.test_cli_runner().invoke(args=["init-db"]).output
 
 

@@ -14,7 +14,6 @@ import pytest
 from incus_api import validation
 from incus_api.exceptions import BadInput
 from incus_api.web.apidocs.spec import build_spec
-from incus_api.web.auth import create_user
 
 BAD_NUMBERS = ["²", "1e3", "9" * 30, "-0", " 5", "٣", "", "+5", "0x10", "5\n", "5.0", "１"]
 NONEMPTY_BAD_NUMBERS = [value for value in BAD_NUMBERS if value]  # a path segment cannot be empty
@@ -163,7 +162,7 @@ def test_audit_log_query_numbers(api):
 
 
 def login(client):
-    create_user(client.application.extensions["incus_api"].db, "admin", "a-good-admin-password")
+    client.application.extensions["incus_api"].services.accounts.save_user("admin", "a-good-admin-password")
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     assert client.post("/login", data={"username": "admin", "password": "a-good-admin-password",

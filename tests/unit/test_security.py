@@ -5,7 +5,6 @@ import re
 
 import pytest
 
-from incus_api.web.auth import create_user
 from tests.conftest import API_HEADERS
 
 PASSWORD = "a-good-admin-password"
@@ -13,7 +12,7 @@ PASSWORD = "a-good-admin-password"
 
 @pytest.fixture
 def admin(app):
-    create_user(app.extensions["incus_api"].db, "admin", PASSWORD)
+    app.extensions["incus_api"].services.accounts.save_user("admin", PASSWORD)
 
 
 def csrf_token(client, path="/login"):
@@ -126,7 +125,7 @@ def test_fifty_parallel_wrong_logins_get_at_most_five_password_checks(app, admin
 
     import requests
 
-    from incus_api.web import auth
+    from incus_api.service import accounts as auth
 
     checks = []
     real_check = auth.check_password_hash
@@ -166,7 +165,7 @@ def wrong_login(client, username="admin", **kwargs):
 
 
 def test_each_user_name_is_limited_separately_and_case_does_not_help(app, client, admin):
-    create_user(app.extensions["incus_api"].db, "other", PASSWORD)
+    app.extensions["incus_api"].services.accounts.save_user("other", PASSWORD)
     assert [wrong_login(client).status_code for _ in range(5)] == [401] * 5
     blocked = wrong_login(client)
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
@@ -185,7 +184,7 @@ def test_a_successful_login_clears_the_count(client, admin):
 
 
 def test_many_user_names_from_one_address_hit_the_address_limit(app, client, admin, monkeypatch):
-    from incus_api.web import auth
+    from incus_api.service import accounts as auth
 
     checks = []  # (counted without hashing: 30 real checks take seconds)
     monkeypatch.setattr(auth, "generate_password_hash", lambda password: "x")

@@ -20,6 +20,7 @@ from ...exceptions import AppError, IncusUnavailable, NotFound
 from ...i18n import LANGUAGES
 from ...service.accounts import MIN_PASSWORD_LENGTH
 from ...service.public_address import public_host
+from ..auth import User
 from ..errors import _respond
 from ..security import LoginLimited, login_limiter
 from . import bp
@@ -68,7 +69,7 @@ def login():
         else:
             if user is not None:
                 limiter.succeeded(username, request.remote_addr)
-                login_user(user)
+                login_user(User(user))
                 return redirect(safe_next(next_url))
             flash(_("Wrong username or password"), "error")
             status = 401
@@ -226,7 +227,7 @@ def change_password():
     except AppError as exc:
         flash(exc.to_dict(translate=_)["message"], "error")
     else:
-        login_user(user)  # this session continues under the new password; every other one ends
+        login_user(User(user))  # this session continues under the new password; every other one ends
         flash(_("Password changed"), "success")
     return redirect(url_for("dashboard.settings") + "#password")
 
