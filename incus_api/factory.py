@@ -20,8 +20,8 @@ from .incus.client import Incus
 from .nat import NatTable
 from .service import Services, build_services
 from .store.db import Database
-from .validation import WholeNumberConverter
 from .web.auth import csrf, login_manager
+from .web.converters import WholeNumberConverter
 from .web.errors import register_error_handlers
 from .web.request_audit import register_audit
 from .web.security import register_security
