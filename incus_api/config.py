@@ -140,7 +140,7 @@ def parse_int_setting(key, value):
 def parse_rate_setting(key, value):
     """A NIC rate as Incus spells it (``1Mbit``)."""
     from .exceptions import BadInput
-    from .validation_plan import rate
+    from .parse.quantities import rate
 
     try:
         return rate(str(value).strip(), key).text
