@@ -16,7 +16,7 @@ import logging
 from ..exceptions import BadInput, Conflict, IncusError, NotFound
 from ..host.kernel_modules import KernelModules
 from ..i18n import N_
-from ..validation_plan import incus_size
+from ..parse.quantities import incus_size
 from .addresses import bridge_nic
 from .plans import LIMIT_FIELDS
 
