@@ -9,7 +9,7 @@
 """
 from dataclasses import dataclass, fields
 
-from ..validation_plan import Quantity
+from ..parse.quantities import Quantity
 
 LIMIT_FIELDS = ("cpu", "memory", "swap", "disk", "ingress", "egress", "processes")
 CREATE_FIELDS = LIMIT_FIELDS + ("profile", "storage_pool")
