@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 from ..exceptions import AppError, BadInput, Conflict, NotFound
 from ..i18n import N_
+from ..parse.ports import MAX_BLOCK
 from . import public_address
 from .plans import LIMIT_FIELDS
-from .ports import MAX_BLOCK, PortRequest
+from .ports import PortRequest
 from .traffic import TrafficPlan
 
 log = logging.getLogger(__name__)
