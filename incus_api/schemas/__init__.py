@@ -5,9 +5,11 @@ the declaration from which ``apidocs`` builds ``/openapi.json``.
 
 Why our own few lines rather than marshmallow/flask-smorest or pydantic/spectree: the seed's
 contract is form fields whose values are all text, answered with ``{"status", "message"}`` errors
-whose messages are translated domain errors (``BadInput``); the parsers in ``validation.py`` already
+whose messages are translated domain errors (``BadInput``); the parsers in ``incus_api.parse`` already
 give those. A schema library would parse a second time and need its errors mapped back; here a
-parameter is one ``Param`` that both validates and describes itself.
+parameter is one ``Param`` that both validates and describes itself. Its schema's bounds and
+patterns are the parser's own constants (``anchored`` turns a parser's regex into a pattern), never
+a copy of their numbers.
 """
 import functools
 from dataclasses import dataclass, field
@@ -18,6 +20,11 @@ from ..exceptions import BadInput
 from ..i18n import N_
 
 ROUTES = []  # every declared route, in declaration order
+
+
+def anchored(regex):
+    """A parser's compiled regex (which it ``fullmatch``-es) as a JSON-schema ``pattern``."""
+    return f"^{regex.pattern}$"
 
 
 @dataclass(frozen=True)

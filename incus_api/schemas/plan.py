@@ -2,22 +2,27 @@
 and create) and ``CREATE_PLAN_PARAMS`` (the limits plus ``profile`` and ``storage_pool``).
 A view declared with them receives them as keyword arguments; ``service.plans.Plan.from_values``
 turns those into a plan (see its docstring for the exact call)."""
-from .. import validation_plan as parse
-from . import Param
+from ..parse import quantities as parse
+from ..parse.names import INCUS_NAME, incus_name
+from ..parse.numbers import BOOLEANS, boolean
+from ..parse.quantities import SIZE_UNITS
+from . import Param, anchored
 
-SIZE_PATTERN = "^[0-9]{1,7}([kKmMgGtT][iI]?[bB])$"
-RATE_PATTERN = "^[0-9]{1,7}([kKmMgG][bB][iI][tT])$"
-NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+SIZE_PATTERN = f"^[0-9]{{1,{parse.QUANTITY_DIGITS}}}({parse.SIZE_UNIT_PATTERN})$"
+RATE_PATTERN = f"^[0-9]{{1,{parse.QUANTITY_DIGITS}}}({parse.RATE_UNIT_PATTERN})$"
+NAME_PATTERN = anchored(INCUS_NAME)
 
 CPU = Param("cpu", parse.cpu, {"type": "integer", "minimum": 1, "maximum": parse.CPU_MAX},
-            description="CPU cores (`limits.cpu`), 1-1024.")
+            description=f"CPU cores (`limits.cpu`), 1-{parse.CPU_MAX}.")
 MEMORY = Param("memory", parse.memory, {"type": "string", "pattern": SIZE_PATTERN, "example": "512MiB"},
                description="Memory (`limits.memory`): digits and MB, MiB, GB, GiB, TB or TiB, e.g. `512MiB`, "
-                           "`1GiB`; 32MiB to 4TiB.")
-SWAP = Param("swap", lambda value: parse.boolean(value, "swap"), {"type": "string", "enum": ["true", "false"]},
+                           f"`1GiB`; {parse.human(parse.MEMORY_MIN, SIZE_UNITS)} to "
+                           f"{parse.human(parse.MEMORY_MAX, SIZE_UNITS)}.")
+SWAP = Param("swap", lambda value: boolean(value, "swap"), {"type": "string", "enum": list(BOOLEANS)},
              description="Whether the container may use the host's swap (`limits.memory.swap`).")
 DISK = Param("disk", parse.disk, {"type": "string", "pattern": SIZE_PATTERN, "example": "10GiB"},
-             description="Root disk size (`size` on the root disk device), e.g. `10GiB`; 64MiB to 1024TiB. "
+             description="Root disk size (`size` on the root disk device), e.g. `10GiB`; "
+                         f"{parse.human(parse.DISK_MIN, SIZE_UNITS)} to {parse.human(parse.DISK_MAX, SIZE_UNITS)}. "
                          "Only on a pool whose driver enforces it (btrfs, zfs, lvm, lvmcluster, ceph); "
                          "on a running container it can only grow.")
 INGRESS = Param("ingress", lambda value: parse.rate(value, "ingress"),
@@ -30,10 +35,10 @@ EGRESS = Param("egress", lambda value: parse.rate(value, "egress"),
                            "needs the kernel's sch_ingress, cls_u32 and act_police.")
 PROCESSES = Param("processes", parse.processes, {"type": "integer", "minimum": 1, "maximum": parse.PROCESSES_MAX},
                   description="Most processes at once in the container (`limits.processes`).")
-PROFILE = Param("profile", lambda value: parse.incus_name(value, "profile"),
+PROFILE = Param("profile", lambda value: incus_name(value, "profile"),
                 {"type": "string", "pattern": NAME_PATTERN},
                 description="Incus profile to create from instead of `default` (it must exist).")
-STORAGE_POOL = Param("storage_pool", lambda value: parse.incus_name(value, "storage_pool"),
+STORAGE_POOL = Param("storage_pool", lambda value: incus_name(value, "storage_pool"),
                      {"type": "string", "pattern": NAME_PATTERN},
                      description="Storage pool of the root disk instead of the profile's (it must exist).")
 

@@ -1,25 +1,28 @@
 """The traffic plan fields (``POST /container/create`` and ``/container/<name>/limits``) and the
 traffic answers, declared once."""
-from .. import validation_plan as parse
+from ..parse import traffic as parse
+from ..parse.quantities import QUANTITY_DIGITS
 from ..traffic.periods import ACTIONS, DIRECTIONS
 from . import Param
 
 TRAFFIC_QUOTA = Param(
     "traffic_quota", parse.traffic_quota,
-    {"type": "string", "pattern": "^(0|[0-9]{1,7}([kKmMgGtTpP][iI]?[bB]))$", "example": "500GB"},
+    {"type": "string", "pattern": f"^({parse.UNLIMITED}|[0-9]{{1,{QUANTITY_DIGITS}}}({parse.TRAFFIC_UNIT_PATTERN}))$",
+     "example": "500GB"},
     description="Monthly traffic allowance, e.g. `500GB`, `1TB` (GB = 10^9 bytes, GiB = 2^30); `0`: unlimited "
                 "(the default at create). What counts is set by `traffic_direction`.")
 TRAFFIC_RESET_DAY = Param(
-    "traffic_reset_day", parse.reset_day, {"type": "integer", "minimum": 1, "maximum": 28},
-    description="Day of the month (1-28, 00:00 host time) the period starts again; default: the day of creation "
-                "(28 for the 29th-31st).")
+    "traffic_reset_day", parse.reset_day,
+    {"type": "integer", "minimum": parse.RESET_DAY_MIN, "maximum": parse.RESET_DAY_MAX},
+    description=f"Day of the month ({parse.RESET_DAY_MIN}-{parse.RESET_DAY_MAX}, 00:00 host time) the period starts "
+                f"again; default: the day of creation ({parse.RESET_DAY_MAX} for the 29th-31st).")
 TRAFFIC_DIRECTION = Param(
-    "traffic_direction", lambda value: parse.one_of(value, "traffic_direction", DIRECTIONS),
+    "traffic_direction", parse.direction,
     {"type": "string", "enum": list(DIRECTIONS)},
     description="What counts against the quota: `both` (in + out, default), `out` (sent by the container), `in` "
                 "(received), `max` (the larger of the two).")
 TRAFFIC_ACTION = Param(
-    "traffic_action", lambda value: parse.one_of(value, "traffic_action", ACTIONS),
+    "traffic_action", parse.action,
     {"type": "string", "enum": list(ACTIONS)},
     description="Past the quota: `throttle` (default; both NIC rates set to TRAFFIC_THROTTLE_RATE, which needs the "
                 "kernel's tc modules: 409 naming the missing ones) or `suspend` (stopped and refused a start until "

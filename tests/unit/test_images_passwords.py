@@ -3,45 +3,45 @@ import contextlib
 
 import pytest
 
-from incus_api import validation
 from incus_api.exceptions import BadInput, Conflict, IncusError, TooManyRequests
 from incus_api.incus.exec import ExecResult
+from incus_api.parse import credentials, names
 from incus_api.service.containers import AUTHORIZED_KEYS, NO_CHPASSWD, ContainerService
 from incus_api.service.images import ImageService
 
 
 @pytest.mark.parametrize("value", ["123456", "S3cret:pw", "with inner space", "中文密码abc", "x" * 128, "a'b\"c$d`e\\f%g"])
 def test_valid_passwords(value):
-    assert validation.root_password(value) == value
+    assert credentials.root_password(value) == value
 
 
 @pytest.mark.parametrize("value", ["", "12345", "x" * 129, "two\nlines", "cr\rhere", "nul\x00x", "tab\tx1",
                                    " leading", "trailing "])
 def test_invalid_passwords_never_echo_the_value(value):
     with pytest.raises(BadInput) as error:
-        validation.root_password(value)
+        credentials.root_password(value)
     assert value.strip() == "" or value not in error.value.message
 
 
 @pytest.mark.parametrize("value", ["busybox", "debian/12", "debian12-ssh", "a.b_c-d", "x" * 128])
 def test_valid_image_aliases(value):
-    assert validation.image_alias(value) == value
+    assert names.image_alias(value) == value
 
 
 @pytest.mark.parametrize("value", ["", "-x", "remote:alias", "a b", "a//b", "a/", "x" * 129, "../x"])
 def test_invalid_image_aliases(value):
     with pytest.raises(BadInput):
-        validation.image_alias(value)
+        names.image_alias(value)
 
 
 def test_fingerprints_and_operation_ids():
-    assert validation.fingerprint("ABCDEF012345") == "abcdef012345"
+    assert names.fingerprint("ABCDEF012345") == "abcdef012345"
     for bad in ("abc", "g" * 12, "a" * 65, "../../1.0"):
         with pytest.raises(BadInput):
-            validation.fingerprint(bad)
-    assert validation.operation_id("0f6b0b9e-5e6c-4c3e-9a4c-1b2c3d4e5f60")
+            names.fingerprint(bad)
+    assert names.operation_id("0f6b0b9e-5e6c-4c3e-9a4c-1b2c3d4e5f60")
     with pytest.raises(BadInput):
-        validation.operation_id("../operations")
+        names.operation_id("../operations")
 
 
 class FakeIncus:
@@ -147,7 +147,7 @@ def test_an_image_without_chpasswd_is_created_without_a_password():
 
 def test_an_ssh_key_goes_to_authorized_keys_through_the_files_api_and_no_password_is_made():
     incus = FakeIncus(aliases={"busybox": "f" * 64})
-    keys = validation.ssh_keys(ED25519)
+    keys = credentials.ssh_keys(ED25519)
     _, generated = service(incus).create("web1", "busybox", ssh_key=keys)
     assert generated is None and not [c for c in incus.calls if c[0] == "exec"]
     assert ("mkdir", "web1", "/root/.ssh", 0o700) in incus.calls
@@ -161,7 +161,7 @@ def test_a_failed_key_write_deletes_the_new_container():
 
     incus = NoFiles(aliases={"busybox": "f" * 64})
     with pytest.raises(IncusError) as error:
-        service(incus).create("web1", "busybox", ssh_key=validation.ssh_keys(ED25519))
+        service(incus).create("web1", "busybox", ssh_key=credentials.ssh_keys(ED25519))
     assert "authorized_keys" in error.value.message and ("delete", "web1") in incus.calls
 
 
@@ -201,7 +201,7 @@ ECDSA = ("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAA
 
 
 def test_valid_ssh_keys_are_normalised_one_a_line():
-    assert validation.ssh_keys(f"  {ED25519}  \r\n\n{ECDSA}\n") == f"{ED25519}\n{ECDSA}\n"
+    assert credentials.ssh_keys(f"  {ED25519}  \r\n\n{ECDSA}\n") == f"{ED25519}\n{ECDSA}\n"
 
 
 @pytest.mark.parametrize("value", [
@@ -213,7 +213,7 @@ def test_valid_ssh_keys_are_normalised_one_a_line():
 ])
 def test_invalid_ssh_keys(value):
     with pytest.raises(BadInput):
-        validation.ssh_keys(value)
+        credentials.ssh_keys(value)
 
 
 def test_a_failed_password_at_creation_deletes_the_new_container(caplog):

@@ -11,8 +11,8 @@ from urllib.parse import quote
 
 import pytest
 
-from incus_api import validation
 from incus_api.exceptions import BadInput
+from incus_api.parse.numbers import whole_number
 from incus_api.web.apidocs.spec import build_spec
 
 BAD_NUMBERS = ["²", "1e3", "9" * 30, "-0", " 5", "٣", "", "+5", "0x10", "5\n", "5.0", "１"]
@@ -184,12 +184,12 @@ def test_every_dashboard_number_refuses_what_int_would_take(client, path, name):
 
 @pytest.mark.parametrize("value, expected", [("0", 0), ("7", 7), ("007", 7), ("65535", 65535)])
 def test_whole_number_accepts_plain_digits(value, expected):
-    assert validation.whole_number(value, "n", 0, 65535) == expected
+    assert whole_number(value, "n", 0, 65535) == expected
 
 
 @pytest.mark.parametrize("value", BAD_NUMBERS + ["65536", "000065535", "9" * 5000, None])
 def test_whole_number_refuses_the_rest_with_the_field_and_range(value):
     with pytest.raises(BadInput) as error:
-        validation.whole_number(value, "n", 0, 65535)
+        whole_number(value, "n", 0, 65535)
     assert "'n'" not in error.value.message and "n '" in error.value.message
     assert "0 to 65535" in error.value.message

@@ -3,9 +3,10 @@ import gzip
 
 import pytest
 
-from incus_api import validation_plan as parse
 from incus_api.exceptions import BadInput
 from incus_api.host.kernel_modules import KernelModules
+from incus_api.parse import names, numbers
+from incus_api.parse import quantities as parse
 from incus_api.schemas.plan import CREATE_PLAN_PARAMS, PLAN_PARAMS
 from incus_api.service.limits import CreateSettings, limits_of
 from incus_api.service.plans import Plan
@@ -58,16 +59,16 @@ def test_whole_numbers_and_booleans():
     for bad in ("0", "1025"):
         with pytest.raises(BadInput):
             parse.cpu(bad)
-    assert parse.boolean("true", "swap") is True and parse.boolean("FALSE", "swap") is False
+    assert numbers.boolean("true", "swap") is True and numbers.boolean("FALSE", "swap") is False
     with pytest.raises(BadInput) as caught:
-        parse.boolean("yes", "swap")
+        numbers.boolean("yes", "swap")
     assert "swap" in caught.value.message
 
 
 @pytest.mark.parametrize("value", ["-x", "a/b", "a b", "", "x" * 64, "é"])
 def test_incus_names(value):
     with pytest.raises(BadInput):
-        parse.incus_name(value, "storage_pool")
+        names.incus_name(value, "storage_pool")
 
 
 def test_incus_sizes_as_stored():

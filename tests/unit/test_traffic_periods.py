@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from incus_api.exceptions import BadInput
+from incus_api.parse.traffic import reset_day, traffic_quota
 from incus_api.traffic import periods
-from incus_api.validation_plan import reset_day, traffic_quota
 
 SHANGHAI = timezone(timedelta(hours=8))
 

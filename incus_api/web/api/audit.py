@@ -1,21 +1,19 @@
 """``GET /audit_log``: the audit log for scripts (newest first)."""
 from flask_babel import gettext as _
 
-from ... import validation
+from ...parse import listing
+from ...parse.numbers import BIGGEST_ID
 from ...schemas import Param, route
 from . import bp, services, success
 
-MAX_LIMIT = 1000
-
 
 @route(bp, "GET", "/audit_log", "The audit log, newest first", [
-    Param("limit", lambda value: validation.whole_number(value, "limit", 1, MAX_LIMIT),
-          {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, where="query", default=100,
-          description="Entries to answer (default 100)."),
-    Param("target", lambda value: value[:200], {"type": "string"}, where="query",
+    Param("limit", listing.audit_limit, {"type": "integer", "minimum": 1, "maximum": listing.AUDIT_LIMIT_MAX},
+          where="query", default=listing.AUDIT_LIMIT_DEFAULT,
+          description=f"Entries to answer (default {listing.AUDIT_LIMIT_DEFAULT})."),
+    Param("target", listing.audit_target, {"type": "string"}, where="query",
           description="Only the entries about this container name, rule id, fingerprint or alias."),
-    Param("before_id", lambda value: validation.whole_number(value, "before_id", 1, validation.BIGGEST_ID),
-          {"type": "integer", "minimum": 1, "maximum": validation.BIGGEST_ID}, where="query",
+    Param("before_id", listing.before_id, {"type": "integer", "minimum": 1, "maximum": BIGGEST_ID}, where="query",
           description="Only entries older than this id (the next page)."),
 ], answer={"entries": {"type": "array", "items": {"type": "object"}}}, errors=(400, 401), description=(
     "`limit` and `before_id` are ASCII digits only: a sign, spaces, an exponent, other scripts' digits or a "

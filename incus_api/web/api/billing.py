@@ -1,36 +1,15 @@
 """What a billing system polls: every container, every NAT rule, the free host ports. Each route
 is declared once; the service answers, this only shapes the JSON."""
-import re
-
 from flask import jsonify
 from flask_babel import gettext as _
 
-from ...exceptions import BadInput
-from ...i18n import N_
-from ...schemas import Param, route
+from ...parse.listing import NAME_PART, name_part, status_filter
+from ...schemas import Param, anchored, route
 from ...schemas.params import RULE
 from ...schemas.sale import COUNT_PARAM
 from ...schemas.traffic import SUMMARY
 from ...service.provisioning import Provisioner
 from . import bp, services, success
-
-NAME_PART = re.compile(r"[A-Za-z0-9-]{1,63}")
-
-
-def status_filter(value):
-    for status in Provisioner.STATUSES:
-        if value.strip().lower() == status.lower():
-            return status
-    raise BadInput(N_("Invalid status '{value}': use one of {statuses}"), value=value[:40],
-                   statuses=", ".join(Provisioner.STATUSES))
-
-
-def name_part(value):
-    if not NAME_PART.fullmatch(value):
-        raise BadInput(N_("Invalid q '{value}': letters, digits and hyphens of a container name, at most 63"),
-                       value=value[:40])
-    return value
-
 
 CONTAINER_ROW = {"type": "object", "required": ["name", "status", "ipv4", "image", "nat_rules", "created_at"],
                  "properties": {
@@ -43,9 +22,10 @@ CONTAINER_ROW = {"type": "object", "required": ["name", "status", "ipv4", "image
 
 
 @route(bp, "GET", "/containers", "Every container on the host", [
-    Param("status", status_filter, {"type": "string", "enum": list(Provisioner.STATUSES)}, where="query",
+    Param("status", lambda value: status_filter(value, Provisioner.STATUSES),
+          {"type": "string", "enum": list(Provisioner.STATUSES)}, where="query",
           description="Only containers in this state (case-insensitive)."),
-    Param("q", name_part, {"type": "string", "pattern": "^[A-Za-z0-9-]{1,63}$"}, where="query",
+    Param("q", name_part, {"type": "string", "pattern": anchored(NAME_PART)}, where="query",
           description="Only containers whose name holds this text (case-insensitive)."),
 ], answer={"containers": {"type": "array", "items": CONTAINER_ROW}, "count": {"type": "integer"},
            "live_data_available": {"type": "boolean"}},

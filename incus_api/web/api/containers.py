@@ -4,11 +4,11 @@ caught here."""
 from flask import jsonify
 from flask_babel import gettext as _
 
-from ... import validation
 from ...exceptions import BadInput
 from ...i18n import N_
+from ...parse import choices, commands, credentials, names
 from ...schemas import Param, route
-from ...schemas.params import IMAGE, NAME, NEW_NAME, RULE, SSH_KEY, optional_password
+from ...schemas.params import IMAGE, IMAGE_SCHEMA, NAME, NEW_NAME, PASSWORD_SCHEMA, RULE, SSH_KEY, optional_password
 from ...schemas.plan import CREATE_PLAN_PARAMS, LIMITS_SCHEMA
 from ...schemas.sale import ENDPOINT, PORTS_PARAM, SSH_PORT_PARAM
 from ...schemas.traffic import SUMMARY, TRAFFIC_PARAMS, USAGE
@@ -67,8 +67,8 @@ def create_container(name, image, password, ssh_key, ssh_port, ports, traffic_qu
 
 
 @route(bp, "POST", "/container/<name>/action", "Start, stop, restart, delete, suspend, unsuspend or reinstall a container", [
-    NAME, Param("action", validation.action, {"type": "string", "enum": list(validation.ACTIONS)}, required=True),
-    Param("image", validation.image_ref, {"type": "string", "maxLength": 255},
+    NAME, Param("action", choices.action, {"type": "string", "enum": list(choices.ACTIONS)}, required=True),
+    Param("image", names.image_ref, IMAGE_SCHEMA,
           description="`reinstall` only, and required there: local alias, fingerprint, or `remote:alias`."),
     optional_password("`reinstall` only: root's new password (one line), fed to chpasswd on its stdin."),
     Param("ssh_key", SSH_KEY.parse, SSH_KEY.schema, description="`reinstall` only: " + SSH_KEY.description),
@@ -125,8 +125,7 @@ def container_action(name, action, image, password, ssh_key):
 
 
 @route(bp, "POST", "/container/<name>/password", "Set root's password in a running container", [
-    NAME, Param("password", validation.root_password, {"type": "string", "minLength": 6, "maxLength": 128},
-                required=True),
+    NAME, Param("password", credentials.root_password, PASSWORD_SCHEMA, required=True),
 ], errors=(400, 401, 404, 409, 413, 429, 500, 503, 504),
     description="chpasswd reads `root:<password>` on its stdin: the password is on no command line. 409 while the container is suspended.")
 def set_password(name, password):
@@ -145,7 +144,7 @@ EXEC_ANSWER = {
 
 
 @route(bp, "POST", "/container/<name>/exec", "Run a command in a container", [
-    NAME, Param("command", validation.command, {"type": "string", "maxLength": 16384}, required=True,
+    NAME, Param("command", commands.command, {"type": "string", "maxLength": commands.MAX_COMMAND_BYTES}, required=True,
                 description="Split like a shell (shlex) and run without one."),
 ], answer=EXEC_ANSWER, errors=(400, 401, 404, 409, 413, 429, 500, 503, 504), description=(
     "`status` is `error` when the exit code is not 0. Past EXEC_TIMEOUT every process the command started "

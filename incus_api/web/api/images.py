@@ -2,12 +2,11 @@
 from flask import jsonify
 from flask_babel import gettext as _
 
-from ... import validation
+from ...parse import names
 from ...schemas import Param, route
-from ...schemas.params import FINGERPRINT
+from ...schemas.params import ALIAS_SCHEMA, FINGERPRINT, IMAGE_SCHEMA
 from . import bp, services, success
 
-ALIAS_SCHEMA = {"type": "string", "maxLength": 128}
 IMPORT_ANSWER = {"operation": {"type": "string"}, "state": {"type": "string"}, "progress": {},
                  "image": {"type": "string"}, "alias": {"type": ["string", "null"]},
                  "fingerprint": {"type": ["string", "null"]}}
@@ -28,8 +27,8 @@ def delete_image(fingerprint):
 
 
 @route(bp, "POST", "/images/import", "Import an image from a remote (remote:alias)", [
-    Param("image", validation.image_ref, {"type": "string", "maxLength": 255}, required=True),
-    Param("alias", validation.image_alias, ALIAS_SCHEMA, description="Local alias to give it (optional)."),
+    Param("image", names.image_ref, IMAGE_SCHEMA, required=True),
+    Param("alias", names.image_alias, ALIAS_SCHEMA, description="Local alias to give it (optional)."),
 ], answer=IMPORT_ANSWER, errors=(400, 401, 409, 413, 502, 503),
     extra_answers={202: ("Started: poll /images/operations/{operation}", IMPORT_ANSWER)},
     description="200 when it finished within a few seconds, else 202 with the `operation` to poll.")
@@ -38,7 +37,7 @@ def import_image(image, alias):
 
 
 @route(bp, "GET", "/images/operations/<operation_id>", "Progress of an image import", [
-    Param("operation_id", validation.operation_id, {"type": "string"}, where="path", required=True),
+    Param("operation_id", names.operation_id, {"type": "string"}, where="path", required=True),
 ], answer=IMPORT_ANSWER, errors=(400, 401, 404, 503))
 def import_status(operation_id):
     return import_answer(services().images.import_state(operation_id))
@@ -63,8 +62,9 @@ def import_answer(job, started=False):
 
 @route(bp, "POST", "/images/<fingerprint>/alias", "Add an alias to an image", [
     FINGERPRINT,
-    Param("alias", validation.image_alias, ALIAS_SCHEMA, required=True),
-    Param("description", lambda value: value[:255], {"type": "string", "maxLength": 255}, default=""),
+    Param("alias", names.image_alias, ALIAS_SCHEMA, required=True),
+    Param("description", names.image_description, {"type": "string", "maxLength": names.IMAGE_DESCRIPTION_MAX},
+          default=""),
 ], answer={"alias": {"type": "string"}, "fingerprint": {"type": "string"}}, errors=(400, 401, 404, 409, 413, 500, 503))
 def add_image_alias(fingerprint, alias, description):
     full = services().images.add_alias(fingerprint, alias, description=description)
@@ -73,7 +73,7 @@ def add_image_alias(fingerprint, alias, description):
 
 
 @route(bp, "DELETE", "/images/alias/<path:alias>", "Remove an image alias", [
-    Param("alias", validation.image_alias, ALIAS_SCHEMA, where="path", required=True),
+    Param("alias", names.image_alias, ALIAS_SCHEMA, where="path", required=True),
 ], answer={"alias": {"type": "string"}, "fingerprint": {"type": "string"}}, errors=(400, 401, 404, 500, 503))
 def delete_image_alias(alias):
     target = services().images.remove_alias(alias)

@@ -3,7 +3,8 @@ service; errors are raised, never caught here."""
 from flask import jsonify
 from flask_babel import gettext as _
 
-from ... import validation
+from ...parse import ports
+from ...parse.numbers import ROUTE_ID_DIGITS, ROUTE_ID_MAX
 from ...schemas import Param, route
 from ...schemas.params import NAME, PORTS_SCHEMA, RULE
 from . import bp, services, success
@@ -11,16 +12,17 @@ from . import bp, services, success
 
 @route(bp, "POST", "/container/<name>/add_nat_rule", "Forward a host port (or range) to the container", [
     NAME,
-    Param("host_port", lambda value: validation.port_range(value, "host_port"), PORTS_SCHEMA, required=True,
-          description="A port 1-65535, or a range `start-end` (at most 1000 ports)."),
-    Param("container_port", lambda value: validation.port_range(value, "container_port"), PORTS_SCHEMA,
+    Param("host_port", lambda value: ports.port_range(value, "host_port"), PORTS_SCHEMA, required=True,
+          description=f"A port {ports.PORT_MIN}-{ports.PORT_MAX}, or a range `start-end` "
+                      f"(at most {ports.MAX_RANGE_SIZE} ports)."),
+    Param("container_port", lambda value: ports.port_range(value, "container_port"), PORTS_SCHEMA,
           required=True, description="The container's port, or the start (or whole) of a same-size range."),
-    Param("protocol", validation.protocol, {"type": "string", "enum": list(validation.PROTOCOLS)}, required=True),
+    Param("protocol", ports.protocol, {"type": "string", "enum": list(ports.PROTOCOLS)}, required=True),
 ], answer={"rule_id": {"type": "integer"}, "rule": RULE}, errors=(400, 401, 404, 409, 413, 500, 503), description=(
     "`status` is `warning` when exactly this rule existed. 409 for a port that is reserved (22, 53, 67, "
     "RESERVED_PORTS, the service's own), already forwarded, or listened on by a host program."))
 def add_nat_rule(name, host_port, container_port, protocol):
-    host_start, host_end, container_start = validation.forward_ports(host_port, container_port)
+    host_start, host_end, container_start = ports.forward_ports(host_port, container_port)
     rule, created = services().nat_rules.add(name, host_start, container_start, protocol, host_port_end=host_end)
     if not created:
         return jsonify({
@@ -49,8 +51,8 @@ def list_nat_rules(name):
 
 
 @route(bp, "DELETE", "/container/nat_rule/<int:rule_id>", "Delete a NAT rule", [
-    Param("rule_id", int, {"type": "integer", "minimum": 1, "maximum": 999999999999999999}, where="path",
-          required=True, description="ASCII digits, at most 18; anything else matches no route (404)"),
+    Param("rule_id", int, {"type": "integer", "minimum": 1, "maximum": ROUTE_ID_MAX}, where="path",
+          required=True, description=f"ASCII digits, at most {ROUTE_ID_DIGITS}; anything else matches no route (404)"),
 ], answer={"rule": RULE}, errors=(401, 404, 500),
     description="`status` is `warning` when the kernel had already lost the rule.")
 def delete_nat_rule(rule_id):

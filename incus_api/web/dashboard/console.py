@@ -15,9 +15,9 @@ from flask_login import current_user, login_required
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
-from ... import validation
 from ...exceptions import AppError, Forbidden, Unauthorized
 from ...i18n import N_
+from ...parse.names import container_name
 from ...service.console import Disconnected
 from ..request_audit import actor
 from ..security import CONTENT_SECURITY_POLICY
@@ -69,7 +69,7 @@ def guard_console_sockets():
     if request.endpoint == "dashboard.console_socket":
         if not current_user.is_authenticated:
             raise Unauthorized(N_("Authentication required"))
-        g.console_grant = (validation.container_name(request.view_args["name"]), actor())
+        g.console_grant = (container_name(request.view_args["name"]), actor())
     else:
         g.console_grant = services().console.take_ticket(request.view_args["ticket"])
 
@@ -101,7 +101,7 @@ def message_of(error):
 @bp.get("/container/<name>/console")
 @login_required
 def console(name):
-    name = validation.container_name(name)
+    name = container_name(name)
     try:
         services().console.check_open(name)
     except AppError as exc:

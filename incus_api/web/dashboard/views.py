@@ -15,9 +15,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
-from ... import validation
 from ...exceptions import AppError, IncusUnavailable, NotFound
 from ...i18n import LANGUAGES
+from ...parse.names import container_name
 from ...service.accounts import MIN_PASSWORD_LENGTH
 from ...service.public_address import public_host
 from ..auth import User
@@ -150,7 +150,7 @@ def container_rows():
 @bp.get("/containers/<name>")
 @login_required
 def container(name):
-    name = validation.container_name(name)
+    name = container_name(name)
     info = services().containers.info(name)
     rules = services().nat_rules.list_for(name)
     images, _images_error = local_images()
@@ -169,14 +169,14 @@ def traffic_usage(name):
 @bp.get("/containers/<name>/traffic")
 @login_required
 def container_traffic(name):
-    name = validation.container_name(name)
+    name = container_name(name)
     return render_template("_traffic.html", name=name, usage=services().traffic.usage(name))
 
 
 @bp.get("/containers/<name>/overview")
 @login_required
 def container_overview(name):
-    name = validation.container_name(name)
+    name = container_name(name)
     info = services().containers.info(name)
     return render_template("_container_overview.html", name=name, info=info)
 
@@ -184,7 +184,7 @@ def container_overview(name):
 @bp.get("/containers/<name>/nat")
 @login_required
 def container_nat(name):
-    name = validation.container_name(name)
+    name = container_name(name)
     return render_template("_nat_rules.html", name=name, rules=services().nat_rules.list_for(name),
                            public_host=public_host(current_app.config))
 
