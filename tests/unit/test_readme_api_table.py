@@ -1,39 +1,113 @@
-"""The README's API tables follow the routes' declarations: every declared route has a row (the
-main table is in Chinese and in English, the images table is bilingual), no row names a route that
-does not exist, and a row's error codes are the ones the route declares (413, "body too large", is
-common to every form route and left out)."""
+"""The README's API tables follow the routes' declarations.
+
+- Every declared route has exactly one row in the Chinese table and one in the English table (the
+  images table is bilingual: its rows count for both), and no row names a route that does not exist.
+- A row's error codes are the ones the route declares (413, "body too large", is common to every
+  form route and left out).
+- A row names exactly the parameters its route declares, none missing and none extra: the path's
+  parameters in the path (``/container/{name}/exec``, by their declared names), the others (form
+  and query) in the parameters cell. There a parameter is a name in backticks outside parentheses;
+  what a row says about a parameter (its values, its bounds, `auto`, `tcp`/`udp`) goes in
+  parentheses after it, ASCII or full-width.
+"""
 import re
 from pathlib import Path
+
+import pytest
 
 from incus_api.schemas import ROUTES
 from incus_api.web.apidocs.spec import build_spec
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ROW = re.compile(r"^\| `(GET|POST|DELETE)` \| `([^`]+)` \|(.*)\|\s*$")
+HEADER = re.compile(r"^\|(.*)\|\s*$")
 COMMON = {413}
+LANGUAGES = ("zh", "en")
+
+build_spec()  # imports the blueprint, which declares the routes
 
 
 def normalised(path):
     return re.sub(r"\{[^}]+\}", "{}", path)
 
 
+def path_names(path):
+    return re.findall(r"\{([^}]+)\}", path)
+
+
+def languages_of(header):
+    """The languages of a table, from its header: 方法 (zh), Method (en), or both (bilingual)."""
+    return {language for language, word in (("zh", "方法"), ("en", "Method")) if word in header}
+
+
+def outside_parentheses(text):
+    """``text`` without what stands in parentheses (ASCII or full-width, nested or not)."""
+    kept, depth = [], 0
+    for char in text:
+        if char in "(（":
+            depth += 1
+        elif char in ")）":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            kept.append(char)
+    return "".join(kept)
+
+
+def parameter_names(cell):
+    return re.findall(r"`([^`]+)`", outside_parentheses(cell))
+
+
 def table_rows(text):
-    rows = {}
-    for line in text.splitlines():
+    """``[(languages, method, path, params cell, error codes)]`` for every route row of every table."""
+    rows, languages, columns = [], set(), 0
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
         match = ROW.match(line)
         if match:
             method, path, rest = match.groups()
-            errors_cell = rest.rsplit("|", 1)[-1]
-            codes = {int(code) for code in re.findall(r"`(\d{3})`", errors_cell)}
-            rows.setdefault((method, normalised(path)), []).append(codes)
+            cells = rest.split("|")
+            assert len(cells) + 2 == columns, f"README line {number + 1}: {len(cells) + 2} cells, the table has {columns}"
+            codes = {int(code) for code in re.findall(r"`(\d{3})`", cells[-1])}
+            rows.append((languages, method, path, cells[1], codes))
+        elif HEADER.match(line) and number + 1 < len(lines) and lines[number + 1].startswith("| :--"):
+            languages, columns = languages_of(line), len(line.strip().strip("|").split("|"))
     return rows
 
 
-def test_every_route_has_a_row_with_its_error_codes():
-    build_spec()  # imports the blueprint, which declares the routes
-    declared = {(route.method, normalised(route.path)): set(route.errors) - COMMON for route in ROUTES}
-    rows = table_rows(README.read_text(encoding="utf-8"))
-    assert set(rows) == set(declared), (set(rows) ^ set(declared))
-    wrong = [(key, sorted(codes), sorted(declared[key]))
-             for key, codes_per_row in rows.items() for codes in codes_per_row if codes - COMMON != declared[key]]
+ROWS = table_rows(README.read_text(encoding="utf-8"))
+
+
+def declared():
+    return {(route.method, normalised(route.path)): route for route in ROUTES}
+
+
+def test_every_route_has_one_row_in_each_language_and_no_row_names_another_route():
+    routes = declared()
+    for language in LANGUAGES:
+        keys = [(method, normalised(path)) for languages, method, path, _, _ in ROWS if language in languages]
+        assert sorted(keys) == sorted(routes), (language, set(keys) ^ set(routes),
+                                                sorted({key for key in keys if keys.count(key) > 1}))
+
+
+def test_every_row_has_its_routes_error_codes():
+    routes = declared()
+    wrong = [(method, path, sorted(codes - COMMON), sorted(set(routes[method, normalised(path)].errors) - COMMON))
+             for _, method, path, _, codes in ROWS
+             if (method, normalised(path)) in routes and codes - COMMON != set(routes[method, normalised(path)].errors) - COMMON]
     assert not wrong, wrong
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: f"{'+'.join(sorted(row[0]))} {row[1]} {row[2]}")
+def test_every_row_names_exactly_its_routes_parameters(row):
+    _, method, path, cell, _ = row
+    route = declared().get((method, normalised(path)))
+    if route is None:
+        pytest.skip("no such route (the test above fails)")
+    in_path = [param.name for param in route.params if param.where == "path"]
+    assert path_names(path) == path_names(route.path) and sorted(path_names(path)) == sorted(in_path), (
+        f"the README writes {path}, the route {route.path}")
+    named = parameter_names(cell)
+    expected = [param.name for param in route.params if param.where != "path"]
+    assert sorted(set(named)) == sorted(expected) and len(named) == len(set(named)), {
+        "missing": sorted(set(expected) - set(named)), "extra": sorted(set(named) - set(expected)),
+        "twice": sorted({name for name in named if named.count(name) > 1})}
