@@ -18,7 +18,7 @@ NEW_NAME = Param("name", lambda value: names.container_name(value.strip()), NAME
 IMAGE = Param("image", names.image_ref, IMAGE_SCHEMA, required=True,
               description="Local alias, fingerprint, or `remote:alias` (e.g. `images:debian/12`).")
 FINGERPRINT = Param("fingerprint", names.fingerprint, FINGERPRINT_SCHEMA, where="path", required=True,
-                    description="Image fingerprint (or its first 12+ characters).")
+                    description=f"Image fingerprint (or its first {names.FINGERPRINT_MIN}+ characters).")
 
 
 def optional_password(description):

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from incus_api.exceptions import BadInput
@@ -90,3 +93,13 @@ def test_image_source_unknown_remote():
     with pytest.raises(BadInput) as error:
         image_source("nope:debian/12", REMOTES)
     assert "nope" in error.value.message and "images" in error.value.message
+
+
+def test_the_parsers_are_one_package_of_pure_python():
+    """``incus_api.parse`` imports neither Flask nor werkzeug: the services, the CLI and the settings use
+    the same parsers as the routes."""
+    code = ("import pkgutil, importlib, sys, incus_api.parse as p\n"
+            "for m in pkgutil.iter_modules(p.__path__): importlib.import_module('incus_api.parse.' + m.name)\n"
+            "print(sorted({n.split('.')[0] for n in sys.modules} & {'flask', 'werkzeug', 'flask_babel'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
