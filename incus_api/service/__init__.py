@@ -1,64 +1,94 @@
-"""Use cases: each composes the Incus adapter, the NAT adapter and the database.
+"""Use cases: each composes the adapters (Incus, the kernel's tables, the host) and the store.
 
 Nothing here knows about HTTP; the ``api`` and ``dashboard`` blueprints call the same functions.
+
+Locks, in the one order they may be taken (a later one inside an earlier one, never the reverse):
+
+1. a container's lifecycle mark (``Lifecycle``: one suspend, unsuspend or reinstall at a time;
+   a second one is refused at once, it never waits);
+2. a kernel table's lock, one at a time: the NAT table's (``NatRuleService.lock``: every change of
+   the forwards' rows and kernel rules, and the sync) or the traffic counters'
+   (``TrafficService``'s pass lock: a sampling pass, a counter mapped or unmapped);
+3. a SQLite write transaction (``store.db.Database.transaction``), the innermost: nothing inside
+   it calls Incus, writes to the kernel or takes a lock.
+
+Incus is called with none of these held but the first; a delete takes the NAT lock only to take
+its kernel rules out and, once Incus is done, to delete its rows.
 """
 from dataclasses import dataclass
 
 from ..host.leases import lease_file
 from .accounts import Accounts
 from .audit import AuditLogService
+from .commands import Commands
 from .console import ConsoleService
 from .containers import ContainerService
+from .credentials import Credentials
 from .doctor import Doctor
 from .images import ImageService
+from .info import ContainerInfo
 from .lifecycle import Lifecycle, Suspensions
 from .limits import LimitsService
 from .nat_rules import NatRuleService
 from .nat_sync import NatSync
 from .nic_guard import NicGuard
 from .ports import PortPolicy, PortPool
+from .power import Power
 from .provisioning import Provisioner
 from .traffic import TrafficService
 
 
 @dataclass
 class Services:
-    containers: ContainerService
+    containers: ContainerService  # a container made (a sale's first step) and deleted
+    info: ContainerInfo  # a container's info and the host-wide list, live or last known
+    power: Power  # start, stop, restart
+    commands: Commands  # exec, bounded, a few at a time per container
+    credentials: Credentials  # root's password and SSH keys
     nat_rules: NatRuleService
     nat_sync: NatSync
     nic_guard: NicGuard
     images: ImageService
     audit_log: AuditLogService
     doctor: Doctor
-    lifecycle: Lifecycle
-    provisioning: Provisioner = None  # the sale in one call, and what a billing system polls
-    limits: LimitsService = None  # a container's limits: changed live, read back
-    console: ConsoleService = None  # browser consoles: one-time links, sessions, their audit
-    traffic: TrafficService = None  # monthly traffic: the sampler, the quotas, the reports
-    accounts: Accounts = None  # the dashboard's admins and the API secret
+    lifecycle: Lifecycle  # suspend, unsuspend, reinstall
+    provisioning: Provisioner  # the sale in one call, and what a billing system polls
+    limits: LimitsService  # a container's limits: changed live, read back
+    console: ConsoleService  # browser consoles: one-time links, sessions, their audit
+    traffic: TrafficService  # monthly traffic: the sampler, the quotas, the reports
+    accounts: Accounts  # the dashboard's admins and the API secret
 
 
 def build_services(incus, nat, db, config):
-    audit_log = AuditLogService(db=db, config=config)
     bridge = config.get("INCUS_BRIDGE", "incusbr0")
+    audit_log = AuditLogService(db=db, config=config)
     nic_guard = NicGuard(incus, bridge=bridge, isolate=config.get("ISOLATE_CONTAINERS", True),
                          lease_file=lease_file(config.get("INCUS_SOCKET", "/var/lib/incus/unix.socket"), bridge))
     port_policy = PortPolicy(config)
     nat_rules = NatRuleService(nat=nat, db=db, nic_guard=nic_guard, port_policy=port_policy)
     nat_sync = NatSync(nat_rules, audit_log=audit_log)
     suspensions = Suspensions(db=db, incus=incus)
-    containers = ContainerService(incus=incus, db=db, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
-                                  config=config, suspensions=suspensions)
     images = ImageService(incus=incus, config=config)
-    lifecycle = Lifecycle(incus=incus, containers=containers, suspensions=suspensions)
-    traffic = TrafficService(db=db, incus=incus, nic_guard=nic_guard, limits=containers.limits, lifecycle=lifecycle,
+    limits = LimitsService(incus, nic_guard, config)
+    info = ContainerInfo(incus=incus, db=db, nic_guard=nic_guard, nat_rules=nat_rules, suspensions=suspensions,
+                         bridge=bridge)
+    power = Power(incus=incus, nic_guard=nic_guard, nat_sync=nat_sync, suspensions=suspensions, info=info)
+    commands = Commands(incus=incus, suspensions=suspensions, config=config)
+    credentials = Credentials(incus=incus, commands=commands, suspensions=suspensions)
+    containers = ContainerService(incus=incus, nic_guard=nic_guard, limits=limits, images=images,
+                                  nat_rules=nat_rules, info=info, suspensions=suspensions)
+    lifecycle = Lifecycle(incus=incus, power=power, images=images, credentials=credentials, info=info,
+                          suspensions=suspensions)
+    traffic = TrafficService(db=db, incus=incus, nic_guard=nic_guard, limits=limits, lifecycle=lifecycle,
                              audit_log=audit_log, config=config)
     containers.traffic = traffic
-    services = Services(limits=containers.limits, containers=containers, nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard,
-                    images=images, audit_log=audit_log, doctor=Doctor(incus, nat_rules, nic_guard, traffic),
-                    provisioning=Provisioner(containers=containers, nat_rules=nat_rules,
-                                             pool=PortPool(config, port_policy), db=db, config=config, traffic=traffic),
-                    lifecycle=lifecycle, traffic=traffic)
-    services.console = ConsoleService(incus=incus, db=db, suspensions=suspensions, audit_log=audit_log, config=config)
-    services.accounts = Accounts(db=db, config=config)
-    return services
+    provisioning = Provisioner(incus=incus, containers=containers, info=info, credentials=credentials,
+                               limits=limits, nat_rules=nat_rules, pool=PortPool(config, port_policy), config=config,
+                               traffic=traffic, suspensions=suspensions)
+    return Services(
+        containers=containers, info=info, power=power, commands=commands, credentials=credentials,
+        nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard, images=images, audit_log=audit_log,
+        doctor=Doctor(incus, nat_rules, nic_guard, traffic), lifecycle=lifecycle, provisioning=provisioning,
+        limits=limits, traffic=traffic, accounts=Accounts(db=db, config=config),
+        console=ConsoleService(incus=incus, db=db, suspensions=suspensions, audit_log=audit_log, config=config),
+    )

@@ -1,14 +1,16 @@
 """Image use cases: list the local store, delete (not while a container uses it), import from a
 simplestreams remote with progress, add and remove aliases."""
 import logging
+import re
 import threading
 
 from ..config import parse_remotes
 from ..exceptions import BadInput, Conflict, IncusError, NotFound
 from ..i18n import N_
-from .containers import image_source
 
 log = logging.getLogger(__name__)
+
+FINGERPRINT = re.compile(r"[0-9a-f]{12,64}")
 
 # How long ``start_import`` waits before answering "running": a remote that cannot be reached
 # fails within it, so the caller gets the error at once instead of from the first poll.
@@ -44,12 +46,48 @@ def _progress(metadata):
     return None
 
 
+def image_source(image, remotes):
+    """The Incus ``source`` for an image reference: local alias, fingerprint, or ``remote:alias``."""
+    remote, sep, ref = image.partition(":")
+    if not sep:
+        remote, ref = "local", image
+    if remote == "local":
+        if FINGERPRINT.fullmatch(ref):
+            return {"type": "image", "fingerprint": ref}
+        return {"type": "image", "alias": ref}
+    if remote not in remotes:
+        raise BadInput(
+            N_("Unknown image remote '{remote}' (known: {known})"),
+            remote=remote, known=", ".join(sorted(remotes)) or "-",
+        )
+    return {
+        "type": "image",
+        "mode": "pull",
+        "server": remotes[remote],
+        "protocol": "simplestreams",
+        "alias": ref,
+    }
+
+
 class ImageService:
     def __init__(self, incus, config):
         self.incus = incus
         self.remotes = parse_remotes(config.get("IMAGE_REMOTES", ""))
         self._imports = {}  # operation id -> {"image", "aliases", "state", ...}
         self._lock = threading.Lock()
+
+    def checked_source(self, image):
+        """The Incus ``source`` for ``image``; 400 when a local alias is not in the image store."""
+        source = image_source(image, self.remotes)
+        if "alias" in source and "server" not in source:
+            try:
+                self.incus.image_alias(source["alias"])
+            except NotFound:
+                raise BadInput(
+                    N_("Image '{image}' is not in the local image store (see the image list, or use remote:alias)"),
+                    image=image,
+                ) from None
+        return source
 
     # -- list -------------------------------------------------------------------------------
 

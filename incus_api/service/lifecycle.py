@@ -96,9 +96,12 @@ class Suspensions:
 class Lifecycle:
     """suspend / unsuspend / reinstall, each all or nothing where it can be undone."""
 
-    def __init__(self, incus, containers, suspensions):
+    def __init__(self, incus, power, images, credentials, info, suspensions):
         self.incus = incus
-        self.containers = containers
+        self.power = power
+        self.images = images
+        self.credentials = credentials
+        self.info = info
         self.suspensions = suspensions
         self._busy = set()  # containers a lifecycle action is running on now
         self._busy_lock = threading.Lock()
@@ -137,7 +140,7 @@ class Lifecycle:
                 return instance.get("status"), True
             self.suspensions.mark(name, instance_uuid(instance), reason)
             try:
-                status, _ = self.containers.stop(name)
+                status, _ = self.power.stop(name)
             except Exception:
                 self.suspensions.clear(name)
                 raise
@@ -153,7 +156,7 @@ class Lifecycle:
             reason = self.suspensions.reason(name)
             self.suspensions.clear(name)
             try:
-                status, already = self.containers.start(name)
+                status, already = self.power.start(name)
             except Exception:
                 if was_suspended:
                     self.suspensions.mark(name, instance_uuid(instance), reason)
@@ -172,10 +175,10 @@ class Lifecycle:
         """
         with self._one_at_a_time(name):
             self.suspensions.refuse(name, "reinstall")
-            source = self.containers.checked_source(image)  # 400 before anything changes
+            source = self.images.checked_source(image)  # 400 before anything changes
             instance = self.incus.instance_config(name)  # 404
             was_running = instance.get("status") == "Running"
-            self.containers.stop(name)
+            self.power.stop(name)
             try:
                 self.incus.rebuild(name, source)
             except Exception as exc:
@@ -184,9 +187,9 @@ class Lifecycle:
                 if isinstance(exc, IncusError):
                     raise IncusError(N_("Reinstalling container {name} failed: {reason}"), name=name, reason=exc.reason) from exc
                 raise
-            self.containers.start(name)
+            self.power.start(name)
             try:
-                generated = self.containers.set_credentials(name, password=password, ssh_key=ssh_key)
+                generated = self.credentials.set_credentials(name, password=password, ssh_key=ssh_key)
             except Exception:
                 log.warning("setting root's credentials on reinstalled %s failed: stopping it", name)
                 try:
@@ -194,10 +197,10 @@ class Lifecycle:
                 except Exception as stop_exc:  # noqa: BLE001  (the first error is the one to report)
                     log.warning("stopping %s failed too: %s", name, stop_exc)
                 raise
-            return self.containers.info(name), generated
+            return self.info.info(name), generated
 
     def _start_again(self, name):
         try:
-            self.containers.start(name)
+            self.power.start(name)
         except Exception as exc:  # noqa: BLE001  (the rebuild's error is the one to report)
             log.warning("starting %s again after a failed reinstall failed too: %s", name, exc)

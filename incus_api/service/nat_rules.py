@@ -3,23 +3,27 @@
 Adding and deleting change the DB row and the kernel rule together or not at all. A rule always
 points at the address Incus assigned to the container (``nic_guard``), never at one the container
 claims, and the container's NIC is pinned and filtered before its first forward.
+
+Every change of the forwards (rows and kernel rules) holds ``NatRuleService.lock``, the NAT
+table's lock: the row is committed first, then the kernel written, and the row taken back when
+the kernel refuses. So the SQLite write transaction never waits on the kernel (the xtables lock),
+and a sync, which takes the same lock, never sees a row whose kernel write is still under way.
 """
 import contextlib
 import logging
 import sqlite3
+import threading
 import time
 
 from ..exceptions import BadInput, Conflict, NotFound
 from ..i18n import N_
 from ..nat import Forward
+from ..store import nat_rules as rules_table
 
 log = logging.getLogger(__name__)
 
 SQLITE_MAX_INTEGER = 2**63 - 1
 FORWARD_CHECK_SECONDS = 60
-RULE_COLUMNS = ("id, container_name, host_port, host_port_end, container_port, protocol, container_ip,"
-                " ip_at_creation, created_at")
-
 
 def rule_dict(row):
     rule = dict(row)
@@ -41,6 +45,7 @@ class NatRuleService:
         self.db = db
         self.nic_guard = nic_guard
         self.port_policy = port_policy
+        self.lock = threading.Lock()  # the NAT table's: held by every change of rows + kernel rules
         self._forward_checked_at = 0.0
 
     # -- reading ----------------------------------------------------------------------------
@@ -48,20 +53,31 @@ class NatRuleService:
     def get(self, rule_id):
         if not 0 < rule_id <= SQLITE_MAX_INTEGER:
             raise NotFound(N_("NAT rule {rule_id} does not exist"), rule_id=rule_id)
-        row = self.db.query_one(f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE id = ?", (rule_id,))
+        row = rules_table.get(self.db, rule_id)
         if row is None:
             raise NotFound(N_("NAT rule {rule_id} does not exist"), rule_id=rule_id)
         return row
 
     def list_for(self, container_name):
-        rows = self.db.query(
-            f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE container_name = ? ORDER BY host_port, protocol",
-            (container_name,),
-        )
-        return [rule_dict(row) for row in rows]
+        return [rule_dict(row) for row in rules_table.of_container(self.db, container_name)]
 
     def list_all(self):
-        return [rule_dict(row) for row in self.db.query(f"SELECT {RULE_COLUMNS} FROM nat_rules ORDER BY id")]
+        return [rule_dict(row) for row in rules_table.of_containers(self.db)]
+
+    def counts(self):
+        """``{container: number of its rules}``."""
+        return rules_table.counts(self.db)
+
+    def has_rules(self, container_name):
+        return rules_table.has_any(self.db, container_name)
+
+    def free_ports(self, pool, count, listening=None):
+        """``(start, end)`` of the next ``count`` consecutive free ports of ``pool`` (reads only)."""
+        return pool.free_block(self.db, count, listening)
+
+    def forwarded(self, host_port, protocol):
+        """The rule forwarding ``host_port/protocol``, or None."""
+        return rules_table.overlapping(self.db, protocol, host_port, host_port)
 
     # -- add --------------------------------------------------------------------------------
 
@@ -74,33 +90,23 @@ class NatRuleService:
         # Before the rule exists: the address cannot move and the container cannot claim another's.
         self.nic_guard.guard(container_name, instance, container_ip)
 
-        forward = None
-        try:
-            with self.db.transaction() as conn:
-                # Inside the write transaction, so two requests cannot both see the ports free.
-                overlapping = conn.execute(
-                    f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE protocol = ? AND host_port <= ? AND host_port_end >= ?"
-                    " ORDER BY host_port LIMIT 1",
-                    (protocol, host_port_end, host_port),
-                ).fetchone()
-                if overlapping is not None:
-                    return self._same_or_conflict(overlapping, container_name, host_port, host_port_end, container_port)
-                cursor = conn.execute(
-                    "INSERT INTO nat_rules (container_name, host_port, host_port_end, container_port, protocol,"
-                    " container_ip, ip_at_creation) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (container_name, host_port, host_port_end, container_port, protocol, container_ip, container_ip),
-                )
-                candidate = Forward(cursor.lastrowid, protocol, host_port, container_ip, container_port, host_port_end)
-                self.nat.add(candidate)  # raises -> the row is rolled back
-                forward = candidate
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(N_("Host port {host_port}/{protocol} is already forwarded"), host_port=host_port, protocol=protocol) from exc
-        except BaseException:
-            if forward is not None:  # the kernel rule went in but the commit failed
-                self.nat.remove(forward)
-            raise
+        with self.lock:
+            try:
+                with self.db.transaction() as conn:
+                    # Inside the write transaction, so two requests cannot both see the ports free.
+                    overlapping = rules_table.overlapping(conn, protocol, host_port, host_port_end)
+                    if overlapping is not None:
+                        return self._same_or_conflict(overlapping, container_name, host_port, host_port_end,
+                                                      container_port)
+                    rule_id = rules_table.insert(conn, container_name, host_port, host_port_end, container_port,
+                                                 protocol, container_ip)
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(N_("Host port {host_port}/{protocol} is already forwarded"), host_port=host_port,
+                               protocol=protocol) from exc
+            forward = Forward(rule_id, protocol, host_port, container_ip, container_port, host_port_end)
+            self._into_kernel(lambda: self.nat.add(forward), [rule_id])
         self._ensure_forward_accept_now_and_then()
-        return rule_dict(self.get(forward.rule_id)), True
+        return rule_dict(self.get(rule_id)), True
 
     def add_many(self, container_name, requests, pool=None, assigned=None):
         """Several forwards for one container, all or nothing: one DB write transaction and one
@@ -125,52 +131,44 @@ class NatRuleService:
         self.nic_guard.guard(container_name, instance, container_ip)
 
         forwards = []
-        written = False
         trying = (None, None)  # the host port and protocol being inserted, for an IntegrityError
         listening = pool.listening() if pooled else None
-        try:
-            with self.db.transaction() as conn:
-                for request in fixed + pooled:
-                    if request.host_port is None:
-                        host_port, host_port_end = pool.free_block(conn, request.count, listening)
-                    else:
-                        host_port, host_port_end = request.host_port, request.host_port + request.count - 1
-                    container_port = request.container_port or host_port
-                    for protocol in request.protocols:
-                        overlapping = conn.execute(
-                            f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE protocol = ? AND host_port <= ?"
-                            " AND host_port_end >= ? ORDER BY host_port LIMIT 1",
-                            (protocol, host_port_end, host_port),
-                        ).fetchone()
-                        if overlapping is not None:  # never "the same rule": every forward here is new
-                            self._same_or_conflict(overlapping, None, host_port, host_port_end, container_port)
-                        trying = (host_port, protocol)
-                        cursor = conn.execute(
-                            "INSERT INTO nat_rules (container_name, host_port, host_port_end, container_port, protocol,"
-                            " container_ip, ip_at_creation) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (container_name, host_port, host_port_end, container_port, protocol, container_ip,
-                             container_ip),
-                        )
-                        forwards.append(Forward(cursor.lastrowid, protocol, host_port, container_ip, container_port,
-                                                host_port_end))
-                self.nat.add_many(forwards)  # one write of the table; raises -> every row is rolled back
-                written = True
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(N_("Host port {host_port}/{protocol} is already forwarded"),
-                           host_port=trying[0], protocol=trying[1]) from exc
-        except BaseException:
-            if written:  # the kernel rules went in but the commit failed
-                for forward in forwards:
-                    self.nat.remove(forward)
-            raise
+        with self.lock:
+            try:
+                with self.db.transaction() as conn:
+                    for request in fixed + pooled:
+                        if request.host_port is None:
+                            host_port, host_port_end = pool.free_block(conn, request.count, listening)
+                        else:
+                            host_port, host_port_end = request.host_port, request.host_port + request.count - 1
+                        container_port = request.container_port or host_port
+                        for protocol in request.protocols:
+                            overlapping = rules_table.overlapping(conn, protocol, host_port, host_port_end)
+                            if overlapping is not None:  # never "the same rule": every forward here is new
+                                self._same_or_conflict(overlapping, None, host_port, host_port_end, container_port)
+                            trying = (host_port, protocol)
+                            rule_id = rules_table.insert(conn, container_name, host_port, host_port_end,
+                                                         container_port, protocol, container_ip)
+                            forwards.append(Forward(rule_id, protocol, host_port, container_ip, container_port,
+                                                    host_port_end))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(N_("Host port {host_port}/{protocol} is already forwarded"),
+                               host_port=trying[0], protocol=trying[1]) from exc
+            self._into_kernel(lambda: self.nat.add_many(forwards), [forward.rule_id for forward in forwards])
         if forwards:
             self._ensure_forward_accept_now_and_then()
-        ids = [forward.rule_id for forward in forwards]
-        rows = self.db.query(
-            f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE id IN ({','.join('?' * len(ids))}) ORDER BY host_port, protocol",
-            ids,
-        ) if ids else []
-        return [rule_dict(row) for row in rows]
+        return [rule_dict(row) for row in rules_table.by_ids(self.db, [forward.rule_id for forward in forwards])]
+
+    def _into_kernel(self, write, rule_ids):
+        """``write`` the kernel rules of rows just committed; when it fails, the rows go again.
+        Called with the NAT lock held."""
+        try:
+            write()
+        except BaseException:
+            with self.db.transaction() as conn:
+                for rule_id in rule_ids:
+                    rules_table.delete(conn, rule_id)
+            raise
 
     @staticmethod
     def _same_or_conflict(existing, container_name, host_port, host_port_end, container_port):
@@ -200,9 +198,11 @@ class NatRuleService:
     def _ensure_forward_accept_now_and_then(self):
         """The FORWARD accept rules stand while a forward exists (a sync repairs them too)."""
         if time.monotonic() - self._forward_checked_at > FORWARD_CHECK_SECONDS:
-            self.ensure_forward_accept()
+            with self.lock:
+                self.ensure_forward_accept()
 
     def ensure_forward_accept(self):
+        """Called with the NAT lock held."""
         changed = self.nat.ensure_forward_accept()
         self._forward_checked_at = time.monotonic()
         return changed
@@ -211,43 +211,44 @@ class NatRuleService:
 
     def delete(self, rule_id):
         """Remove the kernel rule and the row. Returns ``(rule, kernel_had_it)``."""
-        row = self.get(rule_id)
-        forward = forward_of(row)
-        removed = False
-        try:
-            with self.db.transaction() as conn:
-                conn.execute("DELETE FROM nat_rules WHERE id = ?", (rule_id,))
-                kernel_had_it = self.nat.remove(forward)
-                removed = kernel_had_it
-        except BaseException:
-            if removed:  # the commit failed after the kernel rule went: put it back
-                self.nat.add(forward)
-            raise
+        with self.lock:
+            row = self.get(rule_id)
+            forward = forward_of(row)
+            kernel_had_it = self.nat.remove(forward)
+            try:
+                with self.db.transaction() as conn:
+                    rules_table.delete(conn, rule_id)
+            except BaseException:
+                if kernel_had_it:  # the row stays: so does its kernel rule
+                    self.nat.add(forward)
+                raise
         return rule_dict(row), kernel_had_it
 
     @contextlib.contextmanager
-    def removing_all_for(self, container_name):
-        """Remove the container's rules (rows and kernel) for the duration of the block.
-
-        Commits when the block succeeds; when it raises, the rows are rolled back and the kernel
-        rules put back, so a failed container delete leaves its forwards working.
-        """
-        removed = []
+    def withdrawn(self, container_name):
+        """The container's kernel rules out for the block (while it is deleted, say); the rows
+        stay. When the block raises, the rules are put back, so a failed container delete leaves
+        its forwards working. The NAT lock is held only to take them out and to put them back."""
+        with self.lock:
+            removed = [forward for forward in map(forward_of, rules_table.of_container(self.db, container_name))
+                       if self.nat.remove(forward)]
         try:
-            with self.db.transaction() as conn:
-                rows = conn.execute(
-                    f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE container_name = ?", (container_name,)
-                ).fetchall()
-                conn.execute("DELETE FROM nat_rules WHERE container_name = ?", (container_name,))
-                for row in rows:
-                    forward = forward_of(row)
-                    if self.nat.remove(forward):
-                        removed.append(forward)
-                yield rows
+            yield
         except BaseException:
-            for forward in removed:
-                try:
-                    self.nat.add(forward)
-                except Exception:  # noqa: BLE001 - restoring is best effort; the sync repairs the rest
-                    log.exception("could not restore NAT rule %s", forward.rule_id)
+            with self.lock:
+                for forward in removed:
+                    try:
+                        self.nat.add(forward)
+                    except Exception:  # noqa: BLE001 - restoring is best effort; the sync repairs the rest
+                        log.exception("could not restore NAT rule %s", forward.rule_id)
             raise
+
+    def delete_all_for(self, container_name):
+        """Delete the container's rows and whatever kernel rules of theirs still stand (a sync may
+        have put back a withdrawn one meanwhile). The rules deleted."""
+        with self.lock:
+            with self.db.transaction() as conn:
+                rows = rules_table.delete_of_container(conn, container_name)
+            for row in rows:
+                self.nat.remove(forward_of(row))
+        return [rule_dict(row) for row in rows]

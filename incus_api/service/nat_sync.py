@@ -9,7 +9,8 @@ import logging
 from dataclasses import dataclass, field
 
 from ..exceptions import AppError, BadInput, IncusUnavailable, NotFound
-from .nat_rules import RULE_COLUMNS, forward_of
+from ..store import nat_rules as rules_table
+from .nat_rules import forward_of
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +45,22 @@ class NatSync:
         that the DB does not have (or has differently), and point rules at the address Incus
         assigned. Rules not tagged as ours are never touched. Limited to one container when named."""
         report = SyncReport()
-        if container_name is None:
-            select, params = f"SELECT {RULE_COLUMNS} FROM nat_rules", ()
-        else:
-            select, params = f"SELECT {RULE_COLUMNS} FROM nat_rules WHERE container_name = ?", (container_name,)
-        # Ask Incus before taking the write lock: other requests keep going meanwhile.
-        names = {row["container_name"] for row in self.db.query(select, params)}
-        addresses = self._assigned_addresses(names, report)
-        with self.db.transaction() as conn:
-            rows = conn.execute(select, params).fetchall()
-            wanted = {}
-            for row in rows:
-                address = addresses.get(row["container_name"]) or row["container_ip"]
-                if address != row["container_ip"]:
-                    conn.execute("UPDATE nat_rules SET container_ip = ? WHERE id = ?", (address, row["id"]))
-                    report.readdressed.append({"rule_id": row["id"], "container": row["container_name"],
-                                               "from": row["container_ip"], "to": address})
-                wanted[row["id"]] = forward_of(row, container_ip=address)
+        names = None if container_name is None else [container_name]
+        # Ask Incus before taking the NAT lock: other requests keep going meanwhile.
+        addresses = self._assigned_addresses({row["container_name"] for row in rules_table.of_containers(self.db, names)},
+                                             report)
+        with self.nat_rules.lock:
+            with self.db.transaction() as conn:
+                wanted = {}
+                for row in rules_table.of_containers(conn, names):
+                    address = addresses.get(row["container_name"]) or row["container_ip"]
+                    if address != row["container_ip"]:
+                        rules_table.readdress(conn, row["id"], address)
+                        report.readdressed.append({"rule_id": row["id"], "container": row["container_name"],
+                                                   "from": row["container_ip"], "to": address})
+                    wanted[row["id"]] = forward_of(row, container_ip=address)
 
+            # The kernel after the commit, under the NAT lock: no change of the rows comes between.
             in_kernel = {}
             for rule_id, forward in self.nat.tagged():
                 in_kernel.setdefault(rule_id, []).append(forward)
@@ -74,8 +73,8 @@ class NatSync:
             missing = [forward for rule_id, forward in wanted.items() if in_kernel.get(rule_id) != [forward]]
             self.nat.add_many(missing)
             report.added.extend(forward.rule_id for forward in missing)
-        if wanted:
-            report.forward_accept = self.nat_rules.ensure_forward_accept()
+            if wanted:
+                report.forward_accept = self.nat_rules.ensure_forward_accept()
         self._record(report, container_name)
         return report
 
@@ -111,6 +110,6 @@ class NatSync:
 
     def follow_restart(self, container_name):
         """After a start/restart: make the container's rules point at its assigned address."""
-        if not self.db.query_one("SELECT 1 FROM nat_rules WHERE container_name = ?", (container_name,)):
+        if not self.nat_rules.has_rules(container_name):
             return None
         return self.sync(container_name)

@@ -26,9 +26,8 @@ class Plan:
         @route(bp, "POST", "/container/create", ..., [NEW_NAME, IMAGE, ..., *CREATE_PLAN_PARAMS], ...)
         def create_container(name, image, password, ssh_key, **plan_values):
             plan = Plan.from_values(**plan_values)
-            info, generated = services().containers.create(name, image, password=password,
-                                                           ssh_key=ssh_key, plan=plan)
-            limits = info["limits"]  # as applied (``limits_of``)
+            sale = services().provisioning.create(name, image, password=password, ssh_key=ssh_key, plan=plan)
+            limits = sale.info["limits"]  # as applied (``limits_of``)
 
     ``Plan.from_values()`` of nothing is the empty plan: create then behaves as without one.
     """

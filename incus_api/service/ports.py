@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from ..exceptions import Conflict
 from ..host import sockets as host_sockets
 from ..i18n import N_
+from ..parse.ports import PORT_MAX, PORT_MIN
+from ..store import nat_rules as rules_table
 
 # DNS and DHCP: every container asks the host's dnsmasq on the bridge; a forward must never take them.
 ALWAYS_RESERVED = (53, 67)
@@ -36,9 +38,6 @@ class PortPolicy:
 
 # -- the pool: host ports handed out by ssh_port=auto and ports=N ------------------------------
 
-MAX_BLOCK = 1000  # ports=N and /ports/free?count=N take at most this many
-
-
 @dataclass(frozen=True)
 class PortRequest:
     """Forwards wanted for a container: ``count`` host ports from ``host_port`` (None: the first
@@ -63,7 +62,7 @@ def parse_port_pool(spec):
     if not all(part.isascii() and part.isdigit() and len(part) <= 5 for part in (start_text, end_text)):
         raise SettingError(f"PORT_POOL={spec!r}: a range start-end of host ports is needed, e.g. 20000-59999")
     start, end = int(start_text), int(end_text)
-    if not 1 <= start <= end <= 65535:
+    if not PORT_MIN <= start <= end <= PORT_MAX:
         raise SettingError(f"PORT_POOL={spec!r}: ports 1-65535 with start <= end are needed")
     return start, end
 
@@ -97,16 +96,13 @@ class PortPool:
         """The host ports a host program listens on (tcp or udp): read once for several blocks."""
         return set(host_sockets.listeners("tcp")) | set(host_sockets.listeners("udp"))
 
-    def free_block(self, conn, count, listening=None):
+    def free_block(self, db, count, listening=None):
         """``(start, end)`` of the first ``count`` consecutive free ports; ``Conflict`` when none.
         ``listening``: the ports of ``listening()`` when the caller has just read them."""
-        rows = conn.execute(
-            "SELECT host_port, host_port_end FROM nat_rules WHERE host_port <= ? AND host_port_end >= ?",
-            (self.end, self.start),
-        ).fetchall()
+        taken = rules_table.taken_between(db, self.start, self.end)
         listening = self.listening() if listening is None else listening
         start = first_free_block(self.start, self.end, count, self.policy.reserved | listening,
-                                 [(row[0], row[1]) for row in rows])
+                                 taken)
         if start is None:
             raise Conflict(N_("The port pool {pool} has no {count} consecutive free ports left"),
                            pool=f"{self.start}-{self.end}", count=count)

@@ -69,14 +69,18 @@ class StepFailed(AppError):
 
 
 class Provisioner:
-    def __init__(self, containers, nat_rules, pool, db, config, traffic=None):
-        self.traffic = traffic
-        self._credentials = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sale-credentials")
+    def __init__(self, incus, containers, info, credentials, limits, nat_rules, pool, config, traffic, suspensions):
+        self.incus = incus
         self.containers = containers
+        self.info = info
+        self.credentials = credentials
+        self.limits = limits
         self.nat_rules = nat_rules
         self.pool = pool
-        self.db = db
         self.config = config
+        self.traffic = traffic
+        self.suspensions = suspensions
+        self._credentials = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sale-credentials")
 
     # -- the sale ---------------------------------------------------------------------------
 
@@ -94,13 +98,11 @@ class Provisioner:
         step = "ports"
         try:
             self._check_ports(requests)
-            if self.traffic is not None:
-                self.traffic.check(traffic_plan or TrafficPlan())
+            self.traffic.check(traffic_plan or TrafficPlan())
 
             step = "create"
-            extra = {"plan": plan} if plan is not None else {}
             try:
-                self.containers.create_instance(name, image, **extra)
+                self.containers.create_instance(name, image, plan)
             except Conflict:
                 raise  # e.g. the name is taken: that container is not ours to delete
             except BaseException:
@@ -108,23 +110,22 @@ class Provisioner:
                 raise
             undo.append(("container", lambda: self.containers.delete(name)))
 
-            credentials = self._credentials.submit(self.containers.set_credentials, name, password=password,
+            credentials = self._credentials.submit(self.credentials.set_credentials, name, password=password,
                                                    ssh_key=ssh_key)
             try:
                 # One read of the new instance serves the answer and the forwards (its pinned address).
-                instance = self.containers.incus.instance_config(name)
-                info = self.containers.info_of(name, instance)
+                instance = self.incus.instance_config(name)
+                info = self.info.info_of(name, instance)
                 step = "forwards"
                 rules = self.nat_rules.add_many(name, requests, pool=self.pool,
                                                 assigned=(instance, info["ip"]) if info["ip"] else None) \
                     if requests else []
                 undo.append(("forwards", lambda: self._remove_rules(rules)))
 
-                if self.traffic is not None:
-                    step = "traffic"
-                    self.traffic.create_plan(name, traffic_plan or TrafficPlan())
-                    undo.append(("traffic plan", lambda: self.traffic.forget(name)))
-                    self.traffic.track(name, info.get("ip"))
+                step = "traffic"
+                self.traffic.create_plan(name, traffic_plan or TrafficPlan())
+                undo.append(("traffic plan", lambda: self.traffic.forget(name)))
+                self.traffic.track(name, info.get("ip"))
             finally:
                 futures.wait([credentials])  # nothing is undone while the exec still runs in the container
             step = "credentials"
@@ -135,8 +136,7 @@ class Provisioner:
                 raise
             raise StepFailed(step, name, exc) from exc
         sale = self._sale(info, generated, requests, rules)
-        if self.traffic is not None:
-            sale.traffic = self.traffic.usage(name, with_days=False)
+        sale.traffic = self.traffic.usage(name, with_days=False)
         return sale
 
     @staticmethod
@@ -156,14 +156,10 @@ class Provisioner:
         pooled = sum(r.count for r in requests if r.host_port is None)
         for port in fixed:
             self.nat_rules.port_policy.check(port, port, "tcp")
-            row = self.db.query_one(
-                "SELECT id, container_name FROM nat_rules WHERE protocol = 'tcp' AND host_port <= ? AND host_port_end >= ?",
-                (port, port),
-            )
-            if row is not None:
+            if self.nat_rules.forwarded(port, "tcp") is not None:
                 raise Conflict(N_("Host port {host_port}/{protocol} is already forwarded"), host_port=port, protocol="tcp")
         if pooled:
-            self.pool.free_block(self.db.connection, pooled)
+            self.nat_rules.free_ports(self.pool, pooled)
 
     def _remove_rules(self, rules):
         for rule in reversed(rules):
@@ -174,7 +170,7 @@ class Provisioner:
 
     def _delete_if_made(self, name):
         try:
-            if self.containers.incus.exists(name):
+            if self.incus.exists(name):
                 log.warning("create of %s failed after Incus made the instance: deleting it", name)
                 self.containers.delete(name)
         except Exception:  # noqa: BLE001  (the create's error is the one to report)
@@ -222,9 +218,9 @@ class Provisioner:
         if traffic_plan.given():
             self.traffic.check_change(name, traffic_plan)  # 404 or 409 before anything changes
         if plan.given(LIMIT_FIELDS):
-            limits = self.containers.limits.apply(name, plan)
+            limits = self.limits.apply(name, plan)
         else:
-            limits = self.containers.limits.limits_of(self.containers.incus.instance_config(name))
+            limits = self.limits.limits_of(self.incus.instance_config(name))
         usage = self.traffic.change_plan(name, traffic_plan) if traffic_plan.given() else None
         if usage is not None:
             usage.pop("days", None)
@@ -239,7 +235,7 @@ class Provisioner:
         """``(start, end)`` of the next ``count`` consecutive free pool ports (nothing is held)."""
         if not 1 <= count <= MAX_BLOCK:
             raise ValueError(count)
-        return self.pool.free_block(self.db.connection, count)
+        return self.nat_rules.free_ports(self.pool, count)
 
     def ssh_of(self, name):
         """``{"host", "port"}`` of the forward to the container's 22/tcp, or None."""
@@ -254,10 +250,9 @@ class Provisioner:
         """Every container, by name: ``(rows, live)``; ``status`` keeps those in that state,
         ``q`` those whose name holds it (case-insensitive). ``live`` is False when Incus is
         unreachable and the rows are the last known state."""
-        rows, live = self.containers.list_all()
-        suspensions = getattr(self.containers, "suspensions", None)  # the lifecycle's marks, when built
-        suspended = suspensions.names() if suspensions is not None else None
-        traffic = self.traffic.summaries() if self.traffic is not None else {}
+        rows, live = self.info.list_all()
+        suspended = self.suspensions.names()
+        traffic = self.traffic.summaries()
         listed = []
         for row in sorted(rows, key=lambda r: r["name"]):
             if status is not None and (row.get("status") or "").lower() != status.lower():
@@ -267,8 +262,7 @@ class Provisioner:
             item = {"name": row["name"], "status": row.get("status"), "ipv4": row.get("ip"),
                     "image": row.get("image"), "nat_rules": row.get("nat_rules", 0),
                     "created_at": row.get("created_at")}
-            if suspended is not None:
-                item["suspended"] = row["name"] in suspended
+            item["suspended"] = row["name"] in suspended
             if "limits" in row:
                 item["limits"] = row["limits"]
             item["traffic"] = traffic.get(row["name"])

@@ -22,6 +22,7 @@ from datetime import datetime
 
 from ..exceptions import BadInput, Conflict, IncusUnavailable, NotFound
 from ..i18n import N_
+from ..store import traffic as table
 from ..traffic import periods
 from ..traffic.nft_counters import NftCounters, NftError
 from .addresses import assigned_ipv4
@@ -80,15 +81,8 @@ class TrafficService:
         """The plan of a container created now: the day of creation is its reset day unless given."""
         now = self.clock()
         self.check(plan)
-        row = (name, plan.quota or None, plan.reset_day or periods.default_reset_day(now),
-               plan.direction or "both", plan.action or "throttle", periods.iso(now))
-        self.db.execute(
-            """INSERT INTO traffic_plans (container_name, quota_bytes, reset_day, direction, action, period_start)
-               VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT(container_name) DO UPDATE SET quota_bytes = excluded.quota_bytes,
-                 reset_day = excluded.reset_day, direction = excluded.direction, action = excluded.action,
-                 period_start = excluded.period_start, period_rx = 0, period_tx = 0, enforced = NULL,
-                 enforced_at = NULL, saved_limits = NULL""", row)
+        table.new_plan(self.db, name, plan.quota or None, plan.reset_day or periods.default_reset_day(now),
+                       plan.direction or "both", plan.action or "throttle", periods.iso(now))
 
     def check_change(self, name, plan):
         """``check`` of a change to ``name``'s plan (404 for an unknown container)."""
@@ -107,44 +101,37 @@ class TrafficService:
                    "reset_day": plan.reset_day or current["reset_day"],
                    "direction": plan.direction or current["direction"],
                    "action": plan.action or current["action"]}
-        self.db.execute(
-            "UPDATE traffic_plans SET quota_bytes = ?, reset_day = ?, direction = ?, action = ? WHERE container_name = ?",
-            (*changes.values(), name))
+        table.change_plan(self.db, name, *changes.values())
         self._enforce(name, rolled=False)
         return self.usage(name)
 
     def _plan_row(self, name):
         """``name``'s plan row, made with the defaults (reset on the day it was created) when the
         sampler has not seen it yet; 404 for a container that does not exist."""
-        row = self.db.query_one("SELECT * FROM traffic_plans WHERE container_name = ?", (name,))
+        row = table.plan(self.db, name)
         if row is not None:
             return row
         instance = self.incus.instance_config(name)  # 404 for an unknown container
-        self._default_plans([instance])
-        return self.db.query_one("SELECT * FROM traffic_plans WHERE container_name = ?", (name,))
+        self._default_plans(self.db, [instance])
+        return table.plan(self.db, name)
 
-    def _default_plans(self, instances, conn=None):
+    def _default_plans(self, db, instances):
+        """Plans with the defaults (reset on the day of creation, no quota) for ``instances``
+        that have none."""
         now = self.clock()
         rows = []
         for instance in instances:
             created = _created(instance, now)
             day = periods.default_reset_day(created)
             rows.append((instance["name"], day, periods.iso(max(created, periods.last_reset(day, now)))))
-        sql = """INSERT INTO traffic_plans (container_name, reset_day, period_start) VALUES (?, ?, ?)
-                 ON CONFLICT(container_name) DO NOTHING"""
-        if conn is not None:
-            conn.executemany(sql, rows)
-            return
-        with self.db.transaction() as conn:
-            conn.executemany(sql, rows)
+        table.default_plans(db, rows)
 
     def forget(self, name):
         """A deleted container's plan and history go with it, and its address leaves the maps. Its
         counters stay until the next pass (their last value is the baseline, so a new container
         of that name starts at 0)."""
-        # Within the caller's transaction when there is one (a delete's, with its NAT rules).
-        self.db.execute("DELETE FROM traffic_plans WHERE container_name = ?", (name,))
-        self.db.execute("DELETE FROM traffic_hourly WHERE container_name = ?", (name,))
+        with self.db.transaction() as conn:
+            table.forget(conn, name)
         if self.enabled:
             with self._pass_lock:  # its address is free for the next container at once
                 self._map(name, None)
@@ -185,17 +172,17 @@ class TrafficService:
     def all_usage(self):
         """Every container's current period (``GET /traffic``), by name."""
         now = self.clock()
-        rows = self.db.query("SELECT * FROM traffic_plans ORDER BY container_name")
+        rows = table.plans(self.db)
         return [{"name": row["container_name"], **self._report(row, now, with_days=False)} for row in rows]
 
     def summaries(self):
         """``{name: period totals}`` for the container list and info (one DB read)."""
         now = self.clock()
         return {row["container_name"]: self._summary(row, now)
-                for row in self.db.query("SELECT * FROM traffic_plans")}
+                for row in table.plans(self.db)}
 
     def summary(self, name):
-        row = self.db.query_one("SELECT * FROM traffic_plans WHERE container_name = ?", (name,))
+        row = table.plan(self.db, name)
         return None if row is None else self._summary(row, self.clock())
 
     def _period(self, row, now):
@@ -228,9 +215,7 @@ class TrafficService:
     def _days(self, name, start, end):
         """Each local day of the period with its totals (the hours' sums)."""
         totals = {day: [0, 0] for day in periods.days_between(start, end)}
-        for hour in self.db.query(
-                "SELECT hour, rx_bytes, tx_bytes FROM traffic_hourly WHERE container_name = ? AND hour >= ? AND hour < ?",
-                (name, periods.hour_of(start), periods.hour_of(end))):
+        for hour in table.hours(self.db, name, periods.hour_of(start), periods.hour_of(end)):
             day = periods.parse_hour(hour["hour"]).astimezone(start.tzinfo).date()
             if day in totals:
                 totals[day][0] += hour["rx_bytes"]
@@ -243,9 +228,7 @@ class TrafficService:
         """Start a new period now: totals to zero, a throttle or traffic suspension undone (the
         request itself is in the audit log; the undoing is written there too)."""
         self._plan_row(name)
-        self.db.execute(
-            "UPDATE traffic_plans SET period_start = ?, period_rx = 0, period_tx = 0 WHERE container_name = ?",
-            (periods.iso(self.clock()), name))
+        table.start_period(self.db, name, periods.iso(self.clock()))
         self._enforce(name, rolled=True)
         return self.usage(name)
 
@@ -264,9 +247,8 @@ class TrafficService:
             changes = self.counters.apply(snapshot, wanted)
         for name in rolled:
             self._enforce(name, rolled=True)
-        for row in self.db.query(
-                "SELECT container_name FROM traffic_plans WHERE quota_bytes IS NOT NULL AND enforced IS NULL"):
-            self._enforce(row["container_name"], rolled=False)
+        for name in table.unenforced_with_quota(self.db):
+            self._enforce(name, rolled=False)
         return {"containers": len(wanted), "added_bytes": added, "kernel_changes": changes}
 
     def _account(self, snapshot, instances, now):
@@ -275,43 +257,31 @@ class TrafficService:
         hour = periods.hour_of(now)
         rolled, added = [], 0
         with self.db.transaction() as conn:
-            self._default_plans(instances, conn=conn)
-            seen = {row["container_name"]: row for row in conn.execute("SELECT * FROM traffic_counters")}
+            self._default_plans(conn, instances)
+            seen = table.counters(conn)
             for name, (rx, tx) in snapshot.counters.items():
                 before = seen.get(name)
                 same = before is not None and before["epoch"] == snapshot.epoch
                 new_rx = rx - before["rx_seen"] if same and rx >= before["rx_seen"] else rx
                 new_tx = tx - before["tx_seen"] if same and tx >= before["tx_seen"] else tx
-                conn.execute(
-                    """INSERT INTO traffic_counters (container_name, epoch, rx_seen, tx_seen) VALUES (?, ?, ?, ?)
-                       ON CONFLICT(container_name) DO UPDATE SET epoch = excluded.epoch, rx_seen = excluded.rx_seen,
-                         tx_seen = excluded.tx_seen""",
-                    (name, snapshot.epoch, rx, tx))
+                table.save_counter(conn, name, snapshot.epoch, rx, tx)
                 if not (new_rx or new_tx) or name not in names:
                     continue
                 added += new_rx + new_tx
-                conn.execute(
-                    """INSERT INTO traffic_hourly (container_name, hour, rx_bytes, tx_bytes) VALUES (?, ?, ?, ?)
-                       ON CONFLICT(container_name, hour) DO UPDATE SET rx_bytes = rx_bytes + excluded.rx_bytes,
-                         tx_bytes = tx_bytes + excluded.tx_bytes""", (name, hour, new_rx, new_tx))
-                conn.execute("UPDATE traffic_plans SET period_rx = period_rx + ?, period_tx = period_tx + ? "
-                             "WHERE container_name = ?", (new_rx, new_tx, name))
-            for row in conn.execute("SELECT container_name, reset_day, period_start FROM traffic_plans").fetchall():
+                table.add_use(conn, name, hour, new_rx, new_tx)
+            for row in table.plans(conn):
                 stored = datetime.fromisoformat(row["period_start"])
                 start = periods.current_start(row["reset_day"], stored, now)
                 if start != stored:
-                    conn.execute("UPDATE traffic_plans SET period_start = ?, period_rx = 0, period_tx = 0 "
-                                 "WHERE container_name = ?", (periods.iso(start), row["container_name"]))
+                    table.start_period(conn, row["container_name"], periods.iso(start))
                     rolled.append(row["container_name"])
             gone = set(seen) - names
-            conn.executemany("DELETE FROM traffic_counters WHERE container_name = ?", [(n,) for n in gone])
+            table.drop_counters(conn, gone)
             # A plan whose container was missing at two passes in a row was deleted behind the
             # service's back (one miss may be a create that came after this pass's list).
-            planned = {row[0] for row in conn.execute("SELECT container_name FROM traffic_plans")}
-            missing = planned - names
+            missing = table.planned_names(conn) - names
             for name in missing & self._missing_before:
-                conn.execute("DELETE FROM traffic_plans WHERE container_name = ?", (name,))
-                conn.execute("DELETE FROM traffic_hourly WHERE container_name = ?", (name,))
+                table.forget(conn, name)
             self._missing_before = missing
         return rolled, added
 
@@ -321,7 +291,7 @@ class TrafficService:
         """Throttle or suspend ``name`` when its period's use reached the quota; undo the action
         when a new period started (``rolled``) or the quota no longer holds. Each action is in
         the audit log; a failed one is logged and tried again at the next pass."""
-        row = self.db.query_one("SELECT * FROM traffic_plans WHERE container_name = ?", (name,))
+        row = table.plan(self.db, name)
         if row is None:
             return
         _start, _end, rx, tx = self._period(row, self.clock())
@@ -345,8 +315,7 @@ class TrafficService:
                                                                 "egress": self.throttle_rate}))
         else:
             self.lifecycle.suspend(name, reason="traffic")
-        self.db.execute("UPDATE traffic_plans SET enforced = ?, enforced_at = ?, saved_limits = ? WHERE container_name = ?",
-                        (row["action"], periods.iso(self.clock()), saved, name))
+        table.set_enforced(self.db, name, row["action"], periods.iso(self.clock()), saved)
         self.audit_log.write(ACTOR, f"traffic.{row['action']}", target=name, details={
             "rx_bytes": rx, "tx_bytes": tx, "quota_bytes": row["quota_bytes"], "direction": row["direction"],
             **({"rate": self.throttle_rate} if row["action"] == "throttle" else {})})
@@ -356,8 +325,7 @@ class TrafficService:
             self.limits.set_nic_rates(name, json.loads(row["saved_limits"] or "{}"))
         elif self.lifecycle.suspensions.reason(name) == "traffic":
             self.lifecycle.unsuspend(name)
-        self.db.execute("UPDATE traffic_plans SET enforced = NULL, enforced_at = NULL, saved_limits = NULL "
-                        "WHERE container_name = ?", (name,))
+        table.clear_enforced(self.db, name)
         self.audit_log.write(ACTOR, f"traffic.un{row['enforced']}", target=name)
 
 

@@ -12,6 +12,7 @@ import pytest
 from incus_api.exceptions import BadInput, Conflict
 from incus_api.schemas.plan import CREATE_PLAN_PARAMS
 from incus_api.service.plans import Plan
+from incus_api.service.provisioning import StepFailed
 from tests.conftest import incus_cli
 
 ENGLISH = {"Accept-Language": "en"}
@@ -67,8 +68,8 @@ def exists(name):
 
 def test_plan_at_create_is_enforced_and_changed_live(api, app, container_name, busybox_image):
     name = container_name()
-    info, _ = services(app).containers.create(
-        name, busybox_image, password="secret-pw", plan=plan(cpu="1", memory="128MiB", processes="50", swap="false"))
+    info = services(app).provisioning.create(
+        name, busybox_image, password="secret-pw", plan=plan(cpu="1", memory="128MiB", processes="50", swap="false")).info
     assert info["limits"] == {"cpu": 1, "memory": "128MiB", "swap": False, "disk": None, "ingress": None,
                               "egress": None, "processes": 50}
     assert os.cpu_count() > 1, "this test needs a host with more than one core"
@@ -99,7 +100,7 @@ def test_plan_at_create_is_enforced_and_changed_live(api, app, container_name, b
 
 def test_the_process_limit_holds_inside(app, container_name, busybox_image):
     name = container_name()
-    services(app).containers.create(name, busybox_image, password="secret-pw", plan=plan(processes="20"))
+    services(app).provisioning.create(name, busybox_image, password="secret-pw", plan=plan(processes="20"))
     # 40 sleeps in the background: the forks past the limit are refused by the kernel
     incus_cli("exec", name, "--", "sh", "-c", "for i in $(seq 40); do sleep 60 & done", check=False)
     current = int(cgroup_value(name, "pids", "pids.current", "pids.current"))
@@ -110,7 +111,7 @@ def test_the_process_limit_holds_inside(app, container_name, busybox_image):
 
 def test_without_a_plan_create_sets_no_limits(app, container_name, busybox_image):
     name = container_name()
-    info, _ = services(app).containers.create(name, busybox_image, password="secret-pw")
+    info = services(app).provisioning.create(name, busybox_image, password="secret-pw").info
     assert set(info["limits"].values()) == {None}
     assert not any(key.startswith("limits.") for key in query(f"/1.0/instances/{name}")["config"])
 
@@ -152,9 +153,9 @@ def test_disk_on_a_dir_pool_is_refused_naming_pool_and_driver(api, app, make_con
     assert "limits.cpu" not in config["config"] and "root" not in config["devices"]  # nothing half done
 
     other = container_name()
-    with pytest.raises(BadInput) as caught:
-        services(app).containers.create(other, busybox_image, password="secret-pw", plan=plan(disk="1GiB"))
-    assert "dir" in caught.value.message
+    with pytest.raises(StepFailed) as caught:
+        services(app).provisioning.create(other, busybox_image, password="secret-pw", plan=plan(disk="1GiB"))
+    assert isinstance(caught.value.cause, BadInput) and "dir" in caught.value.message
     assert not exists(other)
 
 
@@ -173,8 +174,8 @@ def btrfs_pool():
 
 def test_disk_quota_on_btrfs_grows_live_and_never_shrinks(btrfs_pool, api, app, container_name, busybox_image):
     name = container_name()
-    info, _ = services(app).containers.create(name, busybox_image, password="secret-pw",
-                                              plan=plan(storage_pool=btrfs_pool, disk="100MiB"))
+    info = services(app).provisioning.create(name, busybox_image, password="secret-pw",
+                                              plan=plan(storage_pool=btrfs_pool, disk="100MiB")).info
     root = query(f"/1.0/instances/{name}")["devices"]["root"]
     assert (root["pool"], root["size"]) == (btrfs_pool, "100MiB") and info["limits"]["disk"] == "100MiB"
     # the quota holds: writing 150 MiB stops short with an error
@@ -229,7 +230,7 @@ def host_veth(name):
                                                 ("egress", ["sch_ingress", "cls_u32", "act_police"])])
 def test_nic_rate_limits(direction, modules, api, app, container_name, busybox_image):
     name = container_name()
-    services(app).containers.create(name, busybox_image, password="secret-pw", plan=plan(cpu="1"))
+    services(app).provisioning.create(name, busybox_image, password="secret-pw", plan=plan(cpu="1"))
     response = api.post(f"/container/{name}/limits", data={direction: "10Mbit"}, headers=ENGLISH)
     body = response.get_json()
     if not kernel_can(direction):
@@ -237,8 +238,9 @@ def test_nic_rate_limits(direction, modules, api, app, container_name, busybox_i
         assert any(module in body["message"] for module in modules) and direction in body["message"], body
         assert f"limits.{direction}" not in query(f"/1.0/instances/{name}")["expanded_devices"]["eth0"]
         other = container_name()
-        with pytest.raises(Conflict):
-            services(app).containers.create(other, busybox_image, password="secret-pw", plan=plan(**{direction: "1Mbit"}))
+        with pytest.raises(StepFailed) as caught:
+            services(app).provisioning.create(other, busybox_image, password="secret-pw", plan=plan(**{direction: "1Mbit"}))
+        assert isinstance(caught.value.cause, Conflict)
         assert not exists(other)
         pytest.skip(f"this kernel cannot police or shape a NIC for {direction} (it needs {', '.join(modules)}): "
                     "the refusal was checked")
@@ -259,7 +261,7 @@ def test_nic_limit_at_create_keeps_the_pinned_nic(app, container_name, busybox_i
     if not kernel_can("ingress"):
         pytest.skip("this kernel cannot shape a NIC (sch_htb, cls_u32)")
     name = container_name()
-    info, _ = services(app).containers.create(name, busybox_image, password="secret-pw", plan=plan(ingress="20Mbit"))
+    info = services(app).provisioning.create(name, busybox_image, password="secret-pw", plan=plan(ingress="20Mbit")).info
     nic = query(f"/1.0/instances/{name}")["devices"]["eth0"]
     assert nic["limits.ingress"] == "20Mbit" and nic["ipv4.address"] == info["ip"]
     assert nic["security.mac_filtering"] == "true" and nic["security.ipv4_filtering"] == "true"

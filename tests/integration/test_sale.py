@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from incus_api.exceptions import IncusError
-from incus_api.service.containers import ContainerService
+from incus_api.service.credentials import Credentials
 from incus_api.service.nat_rules import NatRuleService
 from incus_api.service.traffic import TrafficService
 
@@ -214,8 +214,7 @@ STEPS = {
     # step name -> (what to break, the step the error names)
     "the instance": (lambda mp, app: mp.setattr(app.extensions["incus_api"].incus, "create", _create_then_fail(app)),
                      "create"),
-    "the credentials": (lambda mp, app: mp.setattr(ContainerService, "set_credentials", fail, raising=False)
-                        or mp.setattr(ContainerService, "set_password", fail), "credentials"),
+    "the credentials": (lambda mp, app: mp.setattr(Credentials, "set_password", fail), "credentials"),
     "the forwards (database)": (lambda mp, app: mp.setattr(NatRuleService, "add_many", _add_then_fail), "forwards"),
     "the forwards (kernel)": (lambda mp, app: mp.setattr(app.extensions["incus_api"].nat, "add_many", fail),
                               "forwards"),

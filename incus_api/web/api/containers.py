@@ -116,7 +116,7 @@ def container_action(name, action, image, password, ssh_key):
         else:
             message = _("Container %(name)s unsuspended, now %(status)s", name=name, status=status)
         return success(message, container_status=status, suspended=suspended)
-    status, already = getattr(containers, action)(name)
+    status, already = getattr(services().power, action)(name)
     if already:
         message = _("Container %(name)s was already %(status)s", name=name, status=status)
     else:
@@ -130,7 +130,7 @@ def container_action(name, action, image, password, ssh_key):
     description="chpasswd reads `root:<password>` on its stdin: the password is on no command line. 409 while the container is suspended.")
 def set_password(name, password):
     """Root's password, set with chpasswd in the running container; never logged or stored."""
-    services().containers.set_password(name, password)
+    services().credentials.set_password(name, password)
     return success(_("The root password of %(name)s has been changed", name=name))
 
 
@@ -151,7 +151,7 @@ EXEC_ANSWER = {
     "in the container is killed (504); at most EXEC_PER_CONTAINER commands run at once in one container (429); "
     "409 while the container is suspended."))
 def exec_command(name, command):
-    result = services().containers.exec(name, command)
+    result = services().commands.exec(name, command)
     fields = {
         "output": result.stdout + result.stderr,
         "stdout": result.stdout,
@@ -179,7 +179,7 @@ def exec_command(name, command):
     errors=(400, 401, 404, 503),
     description="Live from Incus, or the last known data (`live_data_available: false`).")
 def container_info(name):
-    info = services().containers.info(name)
+    info = services().info.info(name)
     info["ssh"] = services().provisioning.ssh_of(name)
     info["traffic"] = services().traffic.summary(name)
     if info["live_data_available"]:

@@ -130,7 +130,7 @@ def diagnostics(max_age=0):
 @bp.get("/")
 @login_required
 def index():
-    rows, live = services().containers.list_all()
+    rows, live = services().info.list_all()
     images, images_error = local_images()
     problems = [check for check in diagnostics(max_age=DIAGNOSTICS_MAX_AGE) if not check["ok"]] if live else []
     return render_template("containers.html", rows=rows, live=live, images=images, images_error=images_error,
@@ -142,7 +142,7 @@ def index():
 @login_required
 def container_rows():
     """The table body and the Incus banner, for refreshing the list without a reload."""
-    rows, live = services().containers.list_all()
+    rows, live = services().info.list_all()
     return render_template("_container_rows.html", rows=rows, live=live,
                            suspended=services().lifecycle.suspended_names(), traffic=services().traffic.summaries())
 
@@ -151,7 +151,7 @@ def container_rows():
 @login_required
 def container(name):
     name = container_name(name)
-    info = services().containers.info(name)
+    info = services().info.info(name)
     rules = services().nat_rules.list_for(name)
     images, _images_error = local_images()
     return render_template("container.html", name=name, info=info, rules=rules, images=images,
@@ -177,7 +177,7 @@ def container_traffic(name):
 @login_required
 def container_overview(name):
     name = container_name(name)
-    info = services().containers.info(name)
+    info = services().info.info(name)
     return render_template("_container_overview.html", name=name, info=info)
 
 

@@ -1,0 +1,94 @@
+"""The traffic tables: ``traffic_plans`` (each container's quota and its period's totals),
+``traffic_hourly`` (the hours' totals) and ``traffic_counters`` (the kernel counters' values at the
+last pass, the baseline of the next)."""
+
+
+def plan(db, name):
+    return db.execute("SELECT * FROM traffic_plans WHERE container_name = ?", (name,)).fetchone()
+
+
+def plans(db):
+    return db.execute("SELECT * FROM traffic_plans ORDER BY container_name").fetchall()
+
+
+def planned_names(db):
+    return {row[0] for row in db.execute("SELECT container_name FROM traffic_plans").fetchall()}
+
+
+def unenforced_with_quota(db):
+    """Names of the plans with a quota that nothing enforces now."""
+    return [row[0] for row in db.execute(
+        "SELECT container_name FROM traffic_plans WHERE quota_bytes IS NOT NULL AND enforced IS NULL").fetchall()]
+
+
+def new_plan(db, name, quota, reset_day, direction, action, period_start):
+    """A plan that starts now (a plan left by an earlier container of that name is replaced)."""
+    db.execute(
+        """INSERT INTO traffic_plans (container_name, quota_bytes, reset_day, direction, action, period_start)
+           VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(container_name) DO UPDATE SET quota_bytes = excluded.quota_bytes,
+             reset_day = excluded.reset_day, direction = excluded.direction, action = excluded.action,
+             period_start = excluded.period_start, period_rx = 0, period_tx = 0, enforced = NULL,
+             enforced_at = NULL, saved_limits = NULL""",
+        (name, quota, reset_day, direction, action, period_start))
+
+
+def default_plans(db, rows):
+    """``(name, reset_day, period_start)`` plans for containers that have none."""
+    db.executemany("""INSERT INTO traffic_plans (container_name, reset_day, period_start) VALUES (?, ?, ?)
+                      ON CONFLICT(container_name) DO NOTHING""", rows)
+
+
+def change_plan(db, name, quota, reset_day, direction, action):
+    db.execute("UPDATE traffic_plans SET quota_bytes = ?, reset_day = ?, direction = ?, action = ? WHERE container_name = ?",
+               (quota, reset_day, direction, action, name))
+
+
+def start_period(db, name, start):
+    db.execute("UPDATE traffic_plans SET period_start = ?, period_rx = 0, period_tx = 0 WHERE container_name = ?",
+               (start, name))
+
+
+def set_enforced(db, name, action, at, saved_limits):
+    db.execute("UPDATE traffic_plans SET enforced = ?, enforced_at = ?, saved_limits = ? WHERE container_name = ?",
+               (action, at, saved_limits, name))
+
+
+def clear_enforced(db, name):
+    db.execute("UPDATE traffic_plans SET enforced = NULL, enforced_at = NULL, saved_limits = NULL "
+               "WHERE container_name = ?", (name,))
+
+
+def forget(db, name):
+    """The plan and the history of ``name``."""
+    db.execute("DELETE FROM traffic_plans WHERE container_name = ?", (name,))
+    db.execute("DELETE FROM traffic_hourly WHERE container_name = ?", (name,))
+
+
+def hours(db, name, start_hour, end_hour):
+    return db.execute("SELECT hour, rx_bytes, tx_bytes FROM traffic_hourly WHERE container_name = ? AND hour >= ? "
+                      "AND hour < ?", (name, start_hour, end_hour)).fetchall()
+
+
+def counters(db):
+    """``{name: row}`` of the counters' values at the last pass."""
+    return {row["container_name"]: row for row in db.execute("SELECT * FROM traffic_counters").fetchall()}
+
+
+def save_counter(db, name, epoch, rx, tx):
+    db.execute("""INSERT INTO traffic_counters (container_name, epoch, rx_seen, tx_seen) VALUES (?, ?, ?, ?)
+                  ON CONFLICT(container_name) DO UPDATE SET epoch = excluded.epoch, rx_seen = excluded.rx_seen,
+                    tx_seen = excluded.tx_seen""", (name, epoch, rx, tx))
+
+
+def drop_counters(db, names):
+    db.executemany("DELETE FROM traffic_counters WHERE container_name = ?", [(name,) for name in names])
+
+
+def add_use(db, name, hour, rx, tx):
+    """Add ``rx``/``tx`` bytes to ``name``'s ``hour`` and to its period."""
+    db.execute("""INSERT INTO traffic_hourly (container_name, hour, rx_bytes, tx_bytes) VALUES (?, ?, ?, ?)
+                  ON CONFLICT(container_name, hour) DO UPDATE SET rx_bytes = rx_bytes + excluded.rx_bytes,
+                    tx_bytes = tx_bytes + excluded.tx_bytes""", (name, hour, rx, tx))
+    db.execute("UPDATE traffic_plans SET period_rx = period_rx + ?, period_tx = period_tx + ? WHERE container_name = ?",
+               (rx, tx, name))
