@@ -1,0 +1,212 @@
+/* incus-api-web dashboard: what every page shares. Loaded by base.html on every page; each
+   page's own module (static/js/<page>.js, loaded by its template) imports what it needs from here.
+   No inline script: texts, URLs and the CSRF token come from data- attributes of <body>. Every
+   change goes through the JSON API with the session cookie and the X-CSRFToken header; lists are
+   refreshed from server-rendered partials. */
+
+var body = document.body;
+var config = JSON.parse(body.getAttribute('data-config') || '{}');
+var texts = config.texts || {};
+var csrfToken = body.getAttribute('data-csrf') || '';
+var busy = 0;
+var refreshHooks = [];
+
+export var urls = config.urls || {};
+
+export function t(key, params) {
+  var text = texts[key] || key;
+  Object.keys(params || {}).forEach(function (name) {
+    text = text.split('{' + name + '}').join(String(params[name]));
+  });
+  return text;
+}
+
+export function url(key, name, id) {
+  return (urls[key] || '').replace('__NAME__', encodeURIComponent(name || '')).replace('__ID__', String(id || ''));
+}
+
+export function el(tag, attrs, children) {
+  var node = document.createElement(tag);
+  Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+  (children || []).forEach(function (c) { node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c); });
+  return node;
+}
+
+function toLogin(response) {
+  if (response.redirected && new URL(response.url).pathname.indexOf('/login') === 0) {
+    window.location.reload();
+    return true;
+  }
+  return false;
+}
+
+/* Whether a call to the API is under way (the auto-refresh waits for it). */
+export function isBusy() {
+  return busy > 0;
+}
+
+/* One call to the JSON API; always resolves to an object with status and message. */
+export function api(method, path, data) {
+  var options = {
+    method: method,
+    credentials: 'same-origin',
+    headers: { 'Accept': 'application/json', 'X-CSRFToken': csrfToken }
+  };
+  if (data) {
+    options.body = new URLSearchParams(data);
+  }
+  busy += 1;
+  return fetch(path, options).then(function (response) {
+    if (toLogin(response)) { return { status: 'error', message: '' }; }
+    if (response.status === 401) {  /* the session ended: the page goes to the login form */
+      window.location.reload();
+      return { status: 'error', message: '' };
+    }
+    return response.json().then(function (json) {
+      json.httpStatus = response.status;
+      return json;
+    }, function () {
+      return { status: 'error', message: t('unexpected') + ' (HTTP ' + response.status + ')', httpStatus: response.status };
+    });
+  }, function () {
+    return { status: 'error', message: t('network_error') };
+  }).finally(function () { busy -= 1; });
+}
+
+function alertBox(result, extra) {
+  var kind = result.status === 'success' ? 'success' : (result.status === 'warning' ? 'warn' : 'error');
+  var box = el('div', { 'class': 'alert ' + kind, role: kind === 'error' ? 'alert' : 'status' }, [result.message || '']);
+  (extra || []).forEach(function (node) { box.appendChild(document.createTextNode(' ')); box.appendChild(node); });
+  return box;
+}
+
+/* The page's #notice line (base.html), for the outcome of a button. */
+export function notice(result) {
+  var box = document.getElementById('notice');
+  if (!box) { return; }
+  box.className = alertBox(result).className;
+  box.textContent = result.message || '';
+  box.hidden = !result.message;
+  if (result.message) { box.scrollIntoView({ block: 'nearest' }); }
+}
+
+/* A form's outcome, in its [data-result] area. */
+export function showResult(form, result, extra) {
+  var area = form.querySelector('[data-result]');
+  area.textContent = '';
+  area.appendChild(alertBox(result, extra));
+}
+
+/* What a page does after a region was re-rendered: fn(region). */
+export function afterRefresh(fn) {
+  refreshHooks.push(fn);
+}
+
+/* Re-render a [data-refresh-url] region from its partial. */
+export function refresh(region) {
+  return fetch(region.getAttribute('data-refresh-url'), {
+    credentials: 'same-origin', headers: { 'Accept': 'text/html' }
+  }).then(function (response) {
+    if (toLogin(response)) { return; }
+    if (response.status === 404) { return; }
+    return response.text().then(function (html) {
+      if (response.ok) {
+        region.innerHTML = html;
+        refreshHooks.forEach(function (fn) { fn(region); });
+        var stamp = document.querySelector('[data-updated]');
+        if (stamp) { stamp.textContent = t('updated', { time: new Date().toLocaleTimeString() }); }
+      }
+    });
+  }, function () { /* offline: keep what is shown */ });
+}
+
+export function refreshAll() {
+  return Promise.all(Array.prototype.map.call(document.querySelectorAll('[data-refresh-url]'), refresh));
+}
+
+/* The confirmation dialog (base.html): resolves true when the admin confirms. */
+export function confirmDialog(title, nodes, okLabel) {
+  var dialog = document.getElementById('confirm-dialog');
+  dialog.querySelector('.dialog-title').textContent = title;
+  var content = dialog.querySelector('.dialog-body');
+  content.textContent = '';
+  (nodes || []).forEach(function (n) { content.appendChild(n); });
+  dialog.querySelector('.dialog-ok').textContent = okLabel || t('confirm');
+  dialog.returnValue = '';
+  return new Promise(function (resolve) {
+    dialog.addEventListener('close', function onClose() {
+      dialog.removeEventListener('close', onClose);
+      resolve(dialog.returnValue === 'ok');
+    });
+    dialog.showModal();
+    dialog.querySelector('.dialog-buttons .btn').focus();
+  });
+}
+
+export function setBusy(button, on) {
+  if (on) {
+    button.disabled = true;
+    button.setAttribute('data-label', button.textContent);
+    button.textContent = '';
+    button.appendChild(el('span', { 'class': 'spinner', 'aria-hidden': 'true' }));
+    button.appendChild(document.createTextNode(t('working')));
+  } else {
+    button.disabled = false;
+    if (button.hasAttribute('data-label')) { button.textContent = button.getAttribute('data-label'); }
+  }
+}
+
+/* A click on a button carrying `attribute` (also one rendered later, e.g. in a refreshed list):
+   its default is prevented and handler(button) runs. */
+export function onButton(attribute, handler) {
+  document.addEventListener('click', function (event) {
+    var target = event.target.closest('button');
+    if (!target || !target.hasAttribute(attribute)) { return; }
+    event.preventDefault();
+    handler(target);
+  });
+}
+
+/* [data-refresh="#region"] buttons: re-render that region now. */
+export function setupRefreshButtons() {
+  onButton('data-refresh', function (target) {
+    var region = document.querySelector(target.getAttribute('data-refresh'));
+    if (region) { setBusy(target, true); refresh(region).then(function () { setBusy(target, false); }); }
+  });
+}
+
+function copy(button) {
+  var field = document.querySelector(button.getAttribute('data-copy'));
+  if (!field) { return; }
+  var done = function () {
+    var label = button.textContent;
+    button.textContent = t('copied');
+    setTimeout(function () { button.textContent = label; }, 1500);
+  };
+  var fallback = function () {
+    field.select();
+    try { document.execCommand('copy'); done(); } catch (e) { /* the text stays selected */ }
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(field.value).then(done, fallback);
+  } else {
+    fallback();
+  }
+}
+
+/* [data-copy="#field"] buttons (also ones added later): copy that field's text. */
+export function setupCopyButtons() {
+  document.addEventListener('click', function (event) {
+    var target = event.target.closest('button');
+    if (target && target.hasAttribute('data-copy')) { copy(target); }
+  });
+}
+
+/* A notice saved before the page changed (a container deleted from its page) is shown here. */
+try {
+  var saved = sessionStorage.getItem('notice');
+  if (saved) {
+    sessionStorage.removeItem('notice');
+    notice(JSON.parse(saved));
+  }
+} catch (e) { /* nothing saved */ }
