@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from ..host.leases import lease_file
 from .accounts import Accounts
 from .audit import AuditLogService
+from .bridge import BridgeAddresses
 from .commands import Commands
 from .console import ConsoleService
 from .containers import ContainerService
@@ -47,7 +48,8 @@ class Services:
     credentials: Credentials  # root's password and SSH keys
     nat_rules: NatRuleService
     nat_sync: NatSync
-    nic_guard: NicGuard
+    addresses: BridgeAddresses  # the bridge's addresses: what Incus assigned, a free one for a sale
+    nic_guard: NicGuard  # each NIC pinned and filtered
     images: ImageService
     audit_log: AuditLogService
     doctor: Doctor
@@ -62,24 +64,25 @@ class Services:
 def build_services(incus, nat, db, config):
     bridge = config.get("INCUS_BRIDGE", "incusbr0")
     audit_log = AuditLogService(db=db, config=config)
-    nic_guard = NicGuard(incus, bridge=bridge, isolate=config.get("ISOLATE_CONTAINERS", True),
-                         lease_file=lease_file(config.get("INCUS_SOCKET", "/var/lib/incus/unix.socket"), bridge))
+    addresses = BridgeAddresses(incus, bridge,
+                                lease_file=lease_file(config.get("INCUS_SOCKET", "/var/lib/incus/unix.socket"), bridge))
+    nic_guard = NicGuard(incus, addresses, isolate=config.get("ISOLATE_CONTAINERS", True))
     port_policy = PortPolicy(config)
-    nat_rules = NatRuleService(nat=nat, db=db, nic_guard=nic_guard, port_policy=port_policy)
+    nat_rules = NatRuleService(nat=nat, db=db, addresses=addresses, nic_guard=nic_guard, port_policy=port_policy)
     nat_sync = NatSync(nat_rules, audit_log=audit_log)
     suspensions = Suspensions(db=db, incus=incus)
     images = ImageService(incus=incus, config=config)
-    limits = LimitsService(incus, nic_guard, config)
-    info = ContainerInfo(incus=incus, db=db, nic_guard=nic_guard, nat_rules=nat_rules, suspensions=suspensions,
+    limits = LimitsService(incus, config)
+    info = ContainerInfo(incus=incus, db=db, addresses=addresses, nat_rules=nat_rules, suspensions=suspensions,
                          bridge=bridge)
-    power = Power(incus=incus, nic_guard=nic_guard, nat_sync=nat_sync, suspensions=suspensions, info=info)
+    power = Power(incus=incus, addresses=addresses, nic_guard=nic_guard, nat_sync=nat_sync, suspensions=suspensions, info=info)
     commands = Commands(incus=incus, suspensions=suspensions, config=config)
     credentials = Credentials(incus=incus, commands=commands, suspensions=suspensions)
     containers = ContainerService(incus=incus, nic_guard=nic_guard, limits=limits, images=images,
                                   nat_rules=nat_rules, info=info, suspensions=suspensions)
     lifecycle = Lifecycle(incus=incus, power=power, images=images, credentials=credentials, info=info,
                           suspensions=suspensions)
-    traffic = TrafficService(db=db, incus=incus, nic_guard=nic_guard, limits=limits, lifecycle=lifecycle,
+    traffic = TrafficService(db=db, incus=incus, addresses=addresses, limits=limits, lifecycle=lifecycle,
                              audit_log=audit_log, config=config)
     containers.traffic = traffic
     provisioning = Provisioner(incus=incus, containers=containers, info=info, credentials=credentials,
@@ -87,7 +90,7 @@ def build_services(incus, nat, db, config):
                                traffic=traffic, suspensions=suspensions)
     return Services(
         containers=containers, info=info, power=power, commands=commands, credentials=credentials,
-        nat_rules=nat_rules, nat_sync=nat_sync, nic_guard=nic_guard, images=images, audit_log=audit_log,
+        nat_rules=nat_rules, nat_sync=nat_sync, addresses=addresses, nic_guard=nic_guard, images=images, audit_log=audit_log,
         doctor=Doctor(incus, nat_rules, nic_guard, traffic), lifecycle=lifecycle, provisioning=provisioning,
         limits=limits, traffic=traffic, accounts=Accounts(db=db, config=config),
         console=ConsoleService(incus=incus, db=db, suspensions=suspensions, audit_log=audit_log, config=config),

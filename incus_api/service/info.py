@@ -7,10 +7,10 @@ from .limits import limits_of
 
 
 class ContainerInfo:
-    def __init__(self, incus, db, nic_guard, nat_rules, suspensions, bridge):
+    def __init__(self, incus, db, addresses, nat_rules, suspensions, bridge):
         self.incus = incus
         self.db = db
-        self.nic_guard = nic_guard
+        self.addresses = addresses
         self.nat_rules = nat_rules
         self.suspensions = suspensions
         self.bridge = bridge
@@ -25,8 +25,8 @@ class ContainerInfo:
         nat_counts = self.nat_rules.counts()
         try:
             instances = self.incus.instances()
-            leases = self.nic_guard.leases_by_hwaddr()
-            network = self.nic_guard.network()
+            leases = self.addresses.leases_by_hwaddr()
+            network = self.addresses.network()
         except IncusUnavailable:
             return [dict(row, nat_rules=nat_counts.get(row["name"], 0))
                     for row in last_known.all_last_known(self.db)], False
@@ -74,7 +74,7 @@ class ContainerInfo:
         if instance.get("status") != "Running":
             return None
         try:
-            return self.nic_guard.assigned(instance)
+            return self.addresses.assigned(instance)
         except BadInput:  # the bridge has no IPv4 subnet
             return None
 

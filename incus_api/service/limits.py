@@ -83,9 +83,8 @@ class CreateSettings:
 
 
 class LimitsService:
-    def __init__(self, incus, nic_guard, config, kernel=None):
+    def __init__(self, incus, config, kernel=None):
         self.incus = incus
-        self.nic_guard = nic_guard
         self.bridge = config.get("INCUS_BRIDGE", "incusbr0")
         self.kernel = kernel or KernelModules()
 

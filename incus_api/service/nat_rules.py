@@ -1,7 +1,7 @@
 """NAT rule use cases. The DB is the source of truth; the kernel's rules follow it (``nat_sync``).
 
 Adding and deleting change the DB row and the kernel rule together or not at all. A rule always
-points at the address Incus assigned to the container (``nic_guard``), never at one the container
+points at the address Incus assigned to the container (``bridge``), never at one the container
 claims, and the container's NIC is pinned and filtered before its first forward.
 
 Every change of the forwards (rows and kernel rules) holds ``NatRuleService.lock``, the NAT
@@ -40,9 +40,10 @@ def forward_of(row, container_ip=None):
 
 
 class NatRuleService:
-    def __init__(self, nat, db, nic_guard, port_policy):
+    def __init__(self, nat, db, addresses, nic_guard, port_policy):
         self.nat = nat
         self.db = db
+        self.addresses = addresses
         self.nic_guard = nic_guard
         self.port_policy = port_policy
         self.lock = threading.Lock()  # the NAT table's: held by every change of rows + kernel rules
@@ -185,7 +186,7 @@ class NatRuleService:
 
     def _assigned_address(self, container_name):
         """``(instance, address)`` of the running container, the address as Incus assigned it."""
-        instance, address = self.nic_guard.address_of(container_name)
+        instance, address = self.addresses.address_of(container_name)
         if instance.get("status") != "Running":
             raise BadInput(
                 N_("Container {name} must be running to add a NAT rule (it is {status})"),

@@ -37,6 +37,7 @@ class NatSync:
         self.nat_rules = nat_rules
         self.nat = nat_rules.nat
         self.db = nat_rules.db
+        self.addresses = nat_rules.addresses
         self.nic_guard = nat_rules.nic_guard
         self.audit_log = audit_log
 
@@ -85,7 +86,7 @@ class NatSync:
         if not names:
             return {}
         try:
-            assigned = self.nic_guard.addresses_of(names)
+            assigned = self.addresses.addresses_of(names)
         except (NotFound, IncusUnavailable, BadInput) as exc:
             log.warning("NAT sync: container addresses unavailable (%s); rules keep their recorded ones", exc.message)
             return {}

@@ -12,8 +12,9 @@ STOP_TIMEOUT = 30
 
 
 class Power:
-    def __init__(self, incus, nic_guard, nat_sync, suspensions, info):
+    def __init__(self, incus, addresses, nic_guard, nat_sync, suspensions, info):
         self.incus = incus
+        self.addresses = addresses
         self.nic_guard = nic_guard
         self.nat_sync = nat_sync
         self.suspensions = suspensions
@@ -66,7 +67,7 @@ class Power:
         return self._refresh_status(name), False
 
     def _refresh_status(self, name):
-        instance, address = self.nic_guard.address_of(name, wait=False)
+        instance, address = self.addresses.address_of(name, wait=False)
         status = instance.get("status")
         self.info.remember_status(name, status, address if status == "Running" else None)
         return status

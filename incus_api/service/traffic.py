@@ -47,10 +47,10 @@ class TrafficPlan:
 
 
 class TrafficService:
-    def __init__(self, db, incus, nic_guard, limits, lifecycle, audit_log, config, counters=None, clock=periods.local_now):
+    def __init__(self, db, incus, addresses, limits, lifecycle, audit_log, config, counters=None, clock=periods.local_now):
         self.db = db
         self.incus = incus
-        self.nic_guard = nic_guard
+        self.addresses = addresses
         self.limits = limits
         self.lifecycle = lifecycle
         self.audit_log = audit_log
@@ -238,8 +238,8 @@ class TrafficService:
         """One pass (see the module's docstring): ``{"containers", "added_bytes", "kernel_changes"}``."""
         with self._pass_lock:
             instances = self.incus.instances()
-            network = self.nic_guard.network()
-            leases = self.nic_guard.leases_by_hwaddr(fresh=True)  # a container started a second ago counts too
+            network = self.addresses.network()
+            leases = self.addresses.leases_by_hwaddr(fresh=True)  # a container started a second ago counts too
             wanted = _addresses(instances, network, leases)
             snapshot = self.counters.ensure(self.counters.read())
             now = self.clock()

@@ -5,8 +5,8 @@ import subprocess
 
 from playwright.sync_api import expect
 
-from tests.conftest import API_HEADERS, wait_for_ipv4
 from tests.browser.conftest import ADMIN, log_in, screenshot
+from tests.conftest import API_HEADERS, wait_for_ipv4
 
 
 def incus_names():

@@ -200,8 +200,7 @@ def nothing_left(app, api, name, pinned):
     assert incus_cli("info", name, check=False).returncode != 0, f"{name} was left behind"
     assert api.get("/nat_rules").get_json()["rules"] == []
     assert forwarded_ports(app) == []
-    guard = app.extensions["incus_api"].services.nic_guard
-    assert guard._pending == set()  # the address chosen for the sale is no longer held
+    assert app.extensions["incus_api"].services.addresses._pending == set()  # the address chosen for the sale is no longer held
     # ... and pinned on no instance of ours (another test's create may have taken it since)
     assert pinned and all(owner != name for owner in pinned_on(pinned))
 

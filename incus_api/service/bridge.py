@@ -1,0 +1,140 @@
+"""The managed bridge's IPv4 addresses: its subnet, the leases, the address Incus assigned to each
+container (never one the container reports), and a free address for a new container.
+
+Leases come from Incus (its own, with every pinned address) and, for allocation, from dnsmasq's
+file too (it also holds leases whose holder is gone).
+"""
+import contextlib
+import threading
+import time
+
+from ..exceptions import BadInput, NotFound
+from ..host import leases as dhcp_leases
+from ..i18n import N_
+from .addresses import BridgeNetwork, assigned_ipv4, bridge_nic, ipv4_by_hwaddr, used_ipv4
+
+LEASE_WAIT_SECONDS = 5
+# The bridge's subnet changes only when an admin reconfigures it; leases when a container starts.
+NETWORK_CACHE_SECONDS = 30
+LEASES_CACHE_SECONDS = 2
+
+
+class _Cached:
+    """One value read through ``load`` at most every ``seconds`` (shared by the server's threads)."""
+
+    def __init__(self, load, seconds):
+        self.load = load
+        self.seconds = seconds
+        self._value = None
+        self._read_at = None
+        self._lock = threading.Lock()
+
+    def get(self, fresh=False):
+        with self._lock:
+            if fresh or self._read_at is None or time.monotonic() - self._read_at > self.seconds:
+                self._value = self.load()
+                self._read_at = time.monotonic()
+            return self._value
+
+
+class BridgeAddresses:
+    def __init__(self, incus, bridge, lease_file=None):
+        self.incus = incus
+        self.bridge = bridge
+        self.lease_file = lease_file  # dnsmasq's own file: it also holds leases whose holder is gone
+        self._allocating = threading.Lock()
+        self._pending = set()  # addresses chosen for creates that Incus has not recorded yet
+        self._recent = {}  # address -> when a create that pinned it ended (see reserved)
+        self._network = _Cached(self._read_network, NETWORK_CACHE_SECONDS)
+        self._leases = _Cached(self._read_leases, LEASES_CACHE_SECONDS)
+
+    def network(self):
+        return self._network.get()
+
+    def _read_network(self):
+        network = BridgeNetwork.from_incus(self.incus.network(self.bridge))
+        if network is None:
+            raise BadInput(N_("The bridge {bridge} has no IPv4 subnet: containers get no address from it"), bridge=self.bridge)
+        return network
+
+    def _read_leases(self):
+        try:
+            return self.incus.leases(self.bridge)
+        except NotFound:
+            return []
+
+    def leases_by_hwaddr(self, fresh=False):
+        return ipv4_by_hwaddr(self._leases.get(fresh=fresh))
+
+    # -- a new container's address ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def reserved(self):
+        """A free address of the bridge, held while the block creates the container that pins it,
+        so that two creates never choose the same one (Incus refuses a duplicate
+        ``ipv4.address`` only when the first is already recorded: two concurrent creates both pass
+        its check)."""
+        network = self.network()
+        with self._allocating:
+            # Incus's leases hold every pinned address ("static", stopped instances' too) and the
+            # dynamic leases of existing instances; dnsmasq's file adds those whose holder is gone.
+            # The leases may be up to LEASES_CACHE_SECONDS old: what this service pinned since
+            # is in ``_recent`` (kept twice that long), what it is pinning now in ``_pending``.
+            now = time.monotonic()
+            self._recent = {a: t for a, t in self._recent.items() if now - t <= 2 * LEASES_CACHE_SECONDS}
+            used = used_ipv4(network, self._leases.get()) | self._pending | set(self._recent)
+            if self.lease_file:
+                used |= dhcp_leases.leased_addresses(self.lease_file)
+            address = network.first_free(used)
+            if address is None:
+                raise BadInput(N_("The bridge {bridge} has no free IPv4 address left"), bridge=self.bridge)
+            self._pending.add(address)
+        try:
+            yield address
+        finally:
+            with self._allocating:
+                self._pending.discard(address)
+                self._recent[address] = time.monotonic()
+
+    # -- existing containers ----------------------------------------------------------------
+
+    def address_of(self, name, wait=True):
+        """``(instance, address)``: the address Incus assigned to the container's NIC on the bridge.
+
+        Waits a few seconds for a lease right after a start when the address is not pinned.
+        """
+        network = self.network()
+        deadline = time.monotonic() + (LEASE_WAIT_SECONDS if wait else 0)
+        retry = False
+        while True:
+            instance = self.incus.instance_config(name)
+            if bridge_nic(instance, self.bridge)[1] is None:
+                raise BadInput(N_("Container {name} has no NIC on the managed bridge {bridge}"), name=name, bridge=self.bridge)
+            address = self.assigned(instance, network, fresh=retry)
+            if address or instance.get("status") != "Running" or time.monotonic() > deadline:
+                return instance, address
+            retry = True
+            time.sleep(0.2)
+
+    def assigned(self, instance, network=None, fresh=False):
+        """The address Incus assigned to this instance's NIC on the bridge, or None; the leases
+        are read only for a NIC without a pinned address (``fresh``: not from the cache)."""
+        network = network or self.network()
+        _, device = bridge_nic(instance, self.bridge)
+        if device is None:
+            return None
+        by_hwaddr = {} if device.get("ipv4.address") else ipv4_by_hwaddr(self._leases.get(fresh=fresh))
+        return assigned_ipv4(instance, network, by_hwaddr)
+
+    def addresses_of(self, names):
+        """``{name: (instance, address)}`` for the named containers that have an assigned address
+        now: two requests (the instance list and the leases), whatever the number of containers."""
+        network = self.network()
+        by_hwaddr = ipv4_by_hwaddr(self._leases.get(fresh=True))
+        found = {}
+        for instance in self.incus.instances():
+            if instance["name"] in names:
+                address = assigned_ipv4(instance, network, by_hwaddr)
+                if address:
+                    found[instance["name"]] = (instance, address)
+        return found
