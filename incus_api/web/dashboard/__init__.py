@@ -1,8 +1,8 @@
 """The admin dashboard: HTML pages and partials that read through the service layer.
 
 Pages render on the server; every change (create, start/stop/restart/delete, exec, NAT rules) is
-made by ``static/app.js`` calling the JSON API routes with the session cookie and the CSRF token,
-so the browser and API clients share one code path.
+made by the page modules under ``static/js/`` calling the JSON API routes with the session cookie
+and the CSRF token, so the browser and API clients share one code path.
 """
 from flask import Blueprint
 

@@ -243,7 +243,8 @@ def no_store(response):
 # -- what every page's template gets -----------------------------------------------------------
 
 def js_config():
-    """Texts and URL patterns for ``static/app.js``, passed in a data attribute (no inline script)."""
+    """Texts and URL patterns for the page modules under ``static/js/``, passed in a data attribute
+    (``<body data-config>``; no inline script)."""
     placeholder = "__NAME__"
     return {
         "urls": {
@@ -254,7 +255,6 @@ def js_config():
             "rules": url_for("api.list_nat_rules", name=placeholder),
             "delete_rule": url_for("api.delete_nat_rule", rule_id=0).replace("/0", "/__ID__"),
             "container": url_for("dashboard.container", name=placeholder),
-            "index": url_for("dashboard.index"),
             "password": url_for("api.set_password", name=placeholder),
             "limits": url_for("api.set_limits", name=placeholder),
             "traffic_reset": url_for("api.reset_traffic", name=placeholder),
@@ -279,11 +279,9 @@ def js_config():
             "traffic_reset_title": _("Reset the traffic of {name}?"),
             "traffic_reset_body": _("This period's totals start again from zero now, and a throttle or a suspension for traffic is lifted. The history per day is kept."),
             "traffic_reset": _("Reset traffic"),
-            "running_command": _("Running…"),
             "network_error": _("The server cannot be reached: check the connection and try again"),
             "unexpected": _("Unexpected answer from the server"),
             "confirm": _("Confirm"),
-            "cancel": _("Cancel"),
             "delete": _("Delete"),
             "delete_title": _("Delete container {name}?"),
             "delete_body": _("The container and its disk are removed for good."),
