@@ -17,6 +17,7 @@ from incus_api.service.console import (
     parse_control,
 )
 from incus_api.store.db import Database
+from tests.unit.fake_incus import FakeIncus
 
 
 class Clock:
@@ -25,44 +26,6 @@ class Clock:
 
     def __call__(self):
         return self.now
-
-
-class FakeConsole:
-    def __init__(self, name):
-        self.name, self.typed, self.sizes = name, [], []
-        self.output = queue.Queue()
-
-    def read(self):
-        return self.output.get()
-
-    def write(self, data):
-        self.typed.append(data)
-        return True
-
-    def resize(self, columns, rows):
-        self.sizes.append((columns, rows))
-        return True
-
-
-class FakeIncus:
-    def __init__(self):
-        self.status = {"web1": "Running", "off1": "Stopped"}
-        self.ended = []
-
-    def instance_config(self, name):
-        if name not in self.status:
-            raise NotFound("Container {name} does not exist", name=name)
-        return {"status": self.status[name], "config": {}}
-
-    def open_console(self, name, columns, rows):
-        console = FakeConsole(name)
-        console.size = (columns, rows)
-        return console
-
-    def end_console(self, console):
-        self.ended.append(console)
-        console.output.put(b"")
-        return 1
 
 
 class FakeSuspensions:
@@ -97,6 +60,8 @@ def parts(tmp_path):
     db.migrate()
     clock = Clock()
     incus, suspensions = FakeIncus(), FakeSuspensions()
+    incus.add("web1")
+    incus.add("off1", status="Stopped")
     audit = AuditLogService(db, {})
     service = ConsoleService(incus=incus, db=db, suspensions=suspensions, audit_log=audit,
                              config={"CONSOLE_IDLE_TIMEOUT": 900}, clock=clock, max_sessions=2)

@@ -1,13 +1,23 @@
-"""Validation of image and password input, and the password use case against a fake Incus."""
-import contextlib
+"""Validation of image and password input, and root's credentials as a sale (``Provisioner
+.create``, the path the app sells through) sets them, against the fake Incus."""
+import logging
 
 import pytest
 
 from incus_api.exceptions import BadInput, Conflict, IncusError, TooManyRequests
 from incus_api.incus.exec import ExecResult
 from incus_api.parse import credentials, names
-from incus_api.service.containers import AUTHORIZED_KEYS, NO_CHPASSWD, ContainerService
+from incus_api.service import build_services
+from incus_api.service.credentials import (
+    AUTHORIZED_KEYS,
+    NO_CHPASSWD,
+    PASSWORD_ARGV,
+    NoPasswordSupport,
+)
 from incus_api.service.images import ImageService
+from incus_api.service.provisioning import StepFailed
+from incus_api.store.db import Database
+from tests.unit.fake_incus import FakeIncus, incus_error
 
 
 @pytest.mark.parametrize("value", ["123456", "S3cret:pw", "with inner space", "中文密码abc", "x" * 128, "a'b\"c$d`e\\f%g"])
@@ -44,155 +54,106 @@ def test_fingerprints_and_operation_ids():
         names.operation_id("../operations")
 
 
-class FakeIncus:
-    def __init__(self, exit_code=0, images=(), instances=(), aliases=None):
-        self.exit_code = exit_code
-        self.calls = []
-        self._images = list(images)
-        self._instances = list(instances)
-        self.aliases = dict(aliases or {})
-
-    def exists(self, name):
-        return False
-
-    def image_alias(self, alias):
-        if alias not in self.aliases:
-            from incus_api.exceptions import NotFound
-            raise NotFound("no alias")
-        return {"target": self.aliases[alias]}
-
-    def create(self, name, source, start=True, devices=None):
-        self.calls.append(("create", name))
-
-    def exec(self, name, argv, timeout, stdin=b"", output_limit=None):
-        self.calls.append(("exec", name, argv, stdin))
-        return ExecResult(exit_code=self.exit_code, stdout="", stderr="chpasswd: boom" if self.exit_code else "")
-
-    def make_directory(self, name, path, mode=0o700, uid=0, gid=0):
-        self.calls.append(("mkdir", name, path, mode))
-
-    def push_file(self, name, path, content, mode=0o600, uid=0, gid=0):
-        self.calls.append(("push", name, path, content, mode, uid, gid))
-
-    def change_state(self, name, action, force=False, timeout=30):
-        self.calls.append((action, name))
-
-    def delete(self, name):
-        self.calls.append(("delete", name))
-
-    def instance(self, name):
-        return {"name": name, "status": "Running", "config": {}, "state": {}}
-
-    def instance_config(self, name):
-        return {"name": name, "status": "Running", "config": {}}
-
-    def images(self):
-        return self._images
-
-    def instances(self):
-        return self._instances
-
-    def delete_image(self, fingerprint):
-        self.calls.append(("delete_image", fingerprint))
+BUSYBOX = "f" * 64
 
 
-class FakeDb:
-    def execute(self, *args):
-        pass
+@pytest.fixture
+def incus():
+    incus = FakeIncus()
+    incus.add_image(BUSYBOX, alias="busybox")
+    return incus
 
 
-class FakeNicGuard:
-    @contextlib.contextmanager
-    def new_nic(self, profiles=None):
-        yield {}
-
-    def assigned(self, instance, network=None):
-        return None
-
-
-def service(incus):
-    return ContainerService(incus=incus, db=FakeDb(), nat_rules=None, nat_sync=None, nic_guard=FakeNicGuard(),
-                            config={"IMAGE_REMOTES": ""})
+def services(incus, tmp_path, **config):
+    """The app's services around the fake Incus, over a real database; no NAT table (a sale
+    without ports writes no forward) and no traffic counting (it would run nft on this host)."""
+    db = Database(tmp_path / "db.sqlite3")
+    db.migrate()
+    return build_services(incus, None, db, {"IMAGE_REMOTES": "", "TRAFFIC_INTERVAL": 0,
+                                             "INCUS_SOCKET": str(tmp_path / "unix.socket"), **config})
 
 
-def test_the_password_goes_on_stdin_never_in_the_argv():
-    incus = FakeIncus(aliases={"busybox": "f" * 64})
-    _, generated = service(incus).create("web1", "busybox", password="S3cret:pw")
-    (_, name, argv, stdin), = [c for c in incus.calls if c[0] == "exec"]
-    assert name == "web1" and stdin == b"root:S3cret:pw\n" and generated is None
-    assert all("S3cret" not in part for part in argv)
+def exits(exit_code, stderr=""):
+    return ExecResult(exit_code=exit_code, stdout="", stderr=stderr)
 
 
-def test_without_password_or_key_a_generated_password_is_set_and_answered_once(caplog):
-    incus = FakeIncus(aliases={"busybox": "f" * 64})
+def test_the_password_goes_on_stdin_never_in_the_argv(incus, tmp_path):
+    sale = services(incus, tmp_path).provisioning.create("web1", "busybox", password="S3cret:pw")
+    call, = incus.execs
+    assert call.name == "web1" and call.stdin == b"root:S3cret:pw\n" and sale.password is None
+    assert call.argv == PASSWORD_ARGV and all("S3cret" not in part for part in call.argv)
+
+
+def test_without_password_or_key_a_generated_password_is_set_and_answered_once(incus, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    provisioning = services(incus, tmp_path).provisioning
     passwords = []
     for name in ("web1", "web2"):
-        _, generated = service(incus).create(name, "busybox")
-        passwords.append(generated)
+        passwords.append(provisioning.create(name, "busybox").password)
     assert len(set(passwords)) == 2 and all(len(p) >= 16 for p in passwords)
-    stdins = [c[3] for c in incus.calls if c[0] == "exec"]
+    stdins = [c.stdin for c in incus.execs]
     assert stdins == [f"root:{p}\n".encode() for p in passwords]
     assert not any(p in caplog.text for p in passwords)
 
 
-def test_an_image_without_chpasswd_is_created_without_a_password():
-    incus = FakeIncus(exit_code=NO_CHPASSWD, aliases={"busybox": "f" * 64})
-    _, generated = service(incus).create("web1", "busybox")
-    assert generated is None and ("delete", "web1") not in incus.calls
+def test_an_image_without_chpasswd_is_created_without_a_password(incus, tmp_path):
+    incus.exec_result = exits(NO_CHPASSWD)
+    provisioning = services(incus, tmp_path).provisioning
+    sale = provisioning.create("web1", "busybox")
+    assert sale.password is None and "web1" not in incus.deleted and incus.exists("web1")
     # ... but a password that was asked for and cannot be set deletes the new container
-    with pytest.raises(BadInput):
-        service(incus).create("web2", "busybox", password="S3cret:pw")
-    assert ("delete", "web2") in incus.calls
+    with pytest.raises(StepFailed) as error:
+        provisioning.create("web2", "busybox", password="S3cret:pw")
+    assert isinstance(error.value.cause, NoPasswordSupport) and error.value.http_status == 400
+    assert error.value.data == {"step": "credentials"}
+    assert "web2" in incus.deleted and not incus.exists("web2")
 
 
-def test_an_ssh_key_goes_to_authorized_keys_through_the_files_api_and_no_password_is_made():
-    incus = FakeIncus(aliases={"busybox": "f" * 64})
+def test_an_ssh_key_goes_to_authorized_keys_through_the_files_api_and_no_password_is_made(incus, tmp_path):
     keys = credentials.ssh_keys(ED25519)
-    _, generated = service(incus).create("web1", "busybox", ssh_key=keys)
-    assert generated is None and not [c for c in incus.calls if c[0] == "exec"]
-    assert ("mkdir", "web1", "/root/.ssh", 0o700) in incus.calls
-    assert ("push", "web1", AUTHORIZED_KEYS, keys.encode(), 0o600, 0, 0) in incus.calls
+    sale = services(incus, tmp_path).provisioning.create("web1", "busybox", ssh_key=keys)
+    assert sale.password is None and not incus.execs
+    files = incus.files["web1"]
+    assert files["/root/.ssh"] == {"type": "directory", "mode": 0o700, "uid": 0, "gid": 0}
+    assert files[AUTHORIZED_KEYS] == {"type": "file", "content": keys.encode(), "mode": 0o600, "uid": 0, "gid": 0}
 
 
-def test_a_failed_key_write_deletes_the_new_container():
-    class NoFiles(FakeIncus):
-        def push_file(self, *args, **kwargs):
-            raise IncusError("Incus error: {reason}", reason="disk full")
-
-    incus = NoFiles(aliases={"busybox": "f" * 64})
-    with pytest.raises(IncusError) as error:
-        service(incus).create("web1", "busybox", ssh_key=credentials.ssh_keys(ED25519))
-    assert "authorized_keys" in error.value.message and ("delete", "web1") in incus.calls
+def test_a_failed_key_write_deletes_the_new_container(incus, tmp_path):
+    incus.failing["push_file"] = incus_error("disk full")
+    with pytest.raises(StepFailed) as error:
+        services(incus, tmp_path).provisioning.create("web1", "busybox", ssh_key=credentials.ssh_keys(ED25519))
+    assert isinstance(error.value.cause, IncusError) and error.value.data == {"step": "credentials"}
+    assert "authorized_keys" in error.value.message and "web1" in incus.deleted and not incus.exists("web1")
 
 
-def test_execs_past_the_per_container_limit_are_refused_at_once():
+def test_execs_past_the_per_container_limit_are_refused_at_once(incus, tmp_path):
     import threading
 
     release, started = threading.Event(), threading.Semaphore(0)
 
-    class SlowIncus(FakeIncus):
-        def exec(self, name, argv, timeout, stdin=b"", output_limit=None):
-            started.release()
-            release.wait(10)
-            return ExecResult(exit_code=0, stdout="", stderr="")
+    def slow(call):
+        started.release()
+        release.wait(10)
+        return ExecResult(exit_code=0, stdout="", stderr="")
 
-    containers = service(SlowIncus())
-    containers.exec_per_container = 2
-    threads = [threading.Thread(target=containers.exec, args=("web1", ["sleep"])) for _ in range(2)]
+    incus.add("web1")
+    incus.exec_result = slow
+    app = services(incus, tmp_path, EXEC_PER_CONTAINER=2)
+    threads = [threading.Thread(target=app.commands.exec, args=("web1", ["sleep"])) for _ in range(2)]
     for thread in threads:
         thread.start()
     for _ in threads:
         assert started.acquire(timeout=5)
     with pytest.raises(TooManyRequests) as error:
-        containers.exec("web1", ["true"])
+        app.commands.exec("web1", ["true"])
     assert error.value.http_status == 429 and "web1" in error.value.message
     with pytest.raises(TooManyRequests):
-        containers.set_password("web1", "S3cret:pw")
+        app.credentials.set_password("web1", "S3cret:pw")
     release.set()
     for thread in threads:
         thread.join(5)
-    assert containers.exec("web1", ["true"]).exit_code == 0  # the slots are given back
-    assert containers._execs == {}
+    assert app.commands.exec("web1", ["true"]).exit_code == 0  # the slots are given back
+    assert app.commands._running == {}
 
 
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPqBxcCMfkSpgkAAMwoC9wzTWth7oklms0labIs2wliv user@laptop"
@@ -216,27 +177,31 @@ def test_invalid_ssh_keys(value):
         credentials.ssh_keys(value)
 
 
-def test_a_failed_password_at_creation_deletes_the_new_container(caplog):
-    incus = FakeIncus(exit_code=1, aliases={"busybox": "f" * 64})
-    with pytest.raises(IncusError) as error:
-        service(incus).create("web1", "busybox", password="S3cret:pw")
+def test_a_failed_password_at_creation_deletes_the_new_container(incus, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    incus.exec_result = exits(1, "chpasswd: boom")
+    with pytest.raises(StepFailed) as error:
+        services(incus, tmp_path).provisioning.create("web1", "busybox", password="S3cret:pw")
+    assert isinstance(error.value.cause, IncusError) and error.value.data == {"step": "credentials"}
     assert "boom" in error.value.message and "S3cret" not in error.value.message
-    assert ("delete", "web1") in incus.calls
+    assert "web1" in incus.deleted and not incus.exists("web1")
     assert "S3cret" not in caplog.text
 
 
-def test_no_chpasswd_in_the_image_is_a_clear_bad_input():
-    incus = FakeIncus(exit_code=NO_CHPASSWD)
+def test_no_chpasswd_in_the_image_is_a_clear_bad_input(incus, tmp_path):
+    incus.add("web1")
+    incus.exec_result = exits(NO_CHPASSWD)
     with pytest.raises(BadInput) as error:
-        service(incus).set_password("web1", "S3cret:pw")
+        services(incus, tmp_path).credentials.set_password("web1", "S3cret:pw")
     assert "chpasswd" in error.value.message
 
 
 def test_an_image_in_use_is_not_deleted():
     fingerprint = "a" * 64
-    incus = FakeIncus(images=[{"fingerprint": fingerprint}],
-                      instances=[{"name": "web1", "config": {"volatile.base_image": fingerprint}}])
+    incus = FakeIncus()
+    incus.add_image(fingerprint)
+    incus.add("web1", config={"volatile.base_image": fingerprint})
     with pytest.raises(Conflict) as error:
         ImageService(incus, {"IMAGE_REMOTES": ""}).delete(fingerprint[:12])
     assert error.value.http_status == 409 and error.value.data == {"used_by": ["web1"]}
-    assert not [c for c in incus.calls if c[0] == "delete_image"]
+    assert [image["fingerprint"] for image in incus.images()] == [fingerprint]  # not deleted

@@ -1,38 +1,26 @@
 """The suspended marks and their guard (pure logic over a real SQLite database; Incus faked)."""
 import pytest
 
-from incus_api.exceptions import Conflict, NotFound
+from incus_api.exceptions import Conflict
 from incus_api.service.lifecycle import Suspensions
 from incus_api.store.db import Database
-
-
-class FakeIncus:
-    def __init__(self, uuids):
-        self.uuids = uuids  # name -> volatile.uuid of the instance now under that name
-        self.asked = 0
-
-    def instance_config(self, name):
-        self.asked += 1
-        if name not in self.uuids:
-            raise NotFound("Container {name} does not exist", name=name)
-        return {"name": name, "config": {"volatile.uuid": self.uuids[name]}}
-
-    def instances(self):
-        return [{"name": name, "config": {"volatile.uuid": uuid}} for name, uuid in self.uuids.items()]
+from tests.unit.fake_incus import FakeIncus
 
 
 @pytest.fixture
 def marks(tmp_path):
     db = Database(tmp_path / "db.sqlite3")
     db.migrate()
-    incus = FakeIncus({"web1": "u-1", "web2": "u-2"})
+    incus = FakeIncus()
+    incus.add("web1", volatile_uuid="u-1")
+    incus.add("web2", volatile_uuid="u-2")
     return Suspensions(db, incus), incus
 
 
 def test_refuse_reads_only_the_db_for_a_container_that_is_not_suspended(marks):
     suspensions, incus = marks
     suspensions.refuse("web1", "start")
-    assert incus.asked == 0
+    assert incus.reads == []
 
 
 def test_a_marked_container_is_refused_with_409_naming_it(marks):
