@@ -8,7 +8,7 @@ Locks, in the one order they may be taken (a later one inside an earlier one, ne
    a second one is refused at once, it never waits);
 2. a kernel table's lock, one at a time: the NAT table's (``NatRuleService.lock``: every change of
    the forwards' rows and kernel rules, and the sync) or the traffic counters'
-   (``TrafficService``'s pass lock: a sampling pass, a counter mapped or unmapped);
+   (``traffic.Sampler``'s pass lock: a sampling pass, a counter mapped or unmapped);
 3. a SQLite write transaction (``store.db.Database.transaction``), the innermost: nothing inside
    it calls Incus, writes to the kernel or takes a lock.
 
