@@ -49,3 +49,28 @@ class Scheduler:
                     except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
                         log.exception("background job %s failed", job.name)
                     job.due = time.monotonic() + job.interval
+
+
+def start_background_work(app):
+    """In the server's worker, once the app is built: the NAT rules and the traffic counters back
+    into the kernel now (after a reboot it has none), then the periodic jobs (NAT sync, traffic
+    sampling) in the one scheduler thread. Returns the scheduler."""
+    from .exceptions import AppError
+
+    services = app.extensions["incus_api"].services
+    try:
+        services.nat_sync.sync()
+    except AppError as exc:
+        log.warning("NAT sync at start-up failed: %s (run: python3 -m incus_api nat sync)", exc.message)
+    if app.config["TRAFFIC_INTERVAL"] > 0:
+        try:  # the counters back in the kernel now, not one interval later
+            services.traffic.sample()
+        except Exception as exc:  # noqa: BLE001 - the scheduler tries again
+            log.warning("traffic sampling at start-up failed: %s", getattr(exc, "message", exc))
+    scheduler = Scheduler()
+    if app.config["NAT_SYNC_INTERVAL"] > 0:
+        scheduler.every(app.config["NAT_SYNC_INTERVAL"], "nat-sync", services.nat_sync.sync)
+    if app.config["TRAFFIC_INTERVAL"] > 0:
+        scheduler.every(app.config["TRAFFIC_INTERVAL"], "traffic", services.traffic.sample)
+    scheduler.start()
+    return scheduler

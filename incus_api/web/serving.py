@@ -138,6 +138,19 @@ def build_server(settings, create_app, on_worker_start=None, **overrides):
     return Server()
 
 
+def limit_malloc_arenas(arenas=2):
+    """As MALLOC_ARENA_MAX=2: glibc gives each of the server's threads its own malloc arena, which
+    keeps memory a burst of requests freed (about 18 MB more at 200 containers, see bench/)."""
+    import ctypes
+
+    m_arena_max = -8  # from glibc's malloc.h
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(m_arena_max, arenas)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
 def serve(settings, create_app, on_worker_start=None):
     """Serve until SIGTERM/SIGINT (see ``build_server``)."""
+    limit_malloc_arenas()
     build_server(settings, create_app, on_worker_start).run()
