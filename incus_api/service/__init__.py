@@ -28,7 +28,7 @@ from .credentials import Credentials
 from .doctor import Doctor
 from .images import ImageService
 from .info import ContainerInfo
-from .lifecycle import Lifecycle, Suspensions
+from .lifecycle import Lifecycle
 from .limits import LimitsService
 from .nat_rules import NatRuleService
 from .nat_sync import NatSync
@@ -36,6 +36,7 @@ from .nic_guard import NicGuard
 from .ports import PortPolicy, PortPool
 from .power import Power
 from .provisioning import Provisioner
+from .suspensions import Suspensions
 from .traffic import TrafficService
 
 

@@ -11,7 +11,7 @@ from ..i18n import N_
 class Commands:
     def __init__(self, incus, suspensions, config):
         self.incus = incus
-        self.suspensions = suspensions  # lifecycle.Suspensions: no command in a suspended container
+        self.suspensions = suspensions  # suspensions.Suspensions: no command in a suspended container
         self.timeout = int(config.get("EXEC_TIMEOUT", 60))
         self.output_limit = int(config.get("EXEC_OUTPUT_LIMIT", 1024 * 1024))
         self.per_container = max(1, int(config.get("EXEC_PER_CONTAINER", 4)))

@@ -2,7 +2,7 @@
 import pytest
 
 from incus_api.exceptions import Conflict
-from incus_api.service.lifecycle import Suspensions
+from incus_api.service.suspensions import Suspensions
 from incus_api.store.db import Database
 from tests.unit.fake_incus import FakeIncus
 
