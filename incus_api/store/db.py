@@ -60,6 +60,9 @@ class Database:
     def execute(self, sql, params=()):
         return self.connection.execute(sql, params)
 
+    def executemany(self, sql, rows):
+        return self.connection.executemany(sql, rows)
+
     def query(self, sql, params=()):
         return self.connection.execute(sql, params).fetchall()
 
