@@ -49,9 +49,9 @@ MIRROR=${DEBIAN_MIRROR:-$(debian_mirror)}
 # A password baked into the image would be every container's: refused, not silently ignored.
 [ -z "${ROOT_PASSWORD:-}" ] || die "ROOT_PASSWORD is no longer supported: root is locked in the image; give each container its own 'password' or 'ssh_key' at create, or let the service generate a password"
 
-if ! command -v debootstrap >/dev/null; then
-    log "installing debootstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null
+if ! command -v debootstrap >/dev/null || ! command -v zstd >/dev/null; then
+    log "installing debootstrap and zstd"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap zstd >/dev/null
 fi
 
 arch=$(dpkg --print-architecture)
@@ -158,11 +158,12 @@ printf '127.0.0.1 localhost\n127.0.1.1 {{ instance.name }}\n::1 localhost ip6-lo
 
 log "packing and importing as '$ALIAS'"
 tar -C "$work" -czf "$work/meta.tar.gz" metadata.yaml templates
-tar -C "$root" --numeric-owner -czf "$work/rootfs.tar.gz" .
+# zstd: the 200 MB root file system packs in about 1 s (gzip takes 10) and comes out smaller.
+tar -C "$root" --numeric-owner --zstd -cf "$work/rootfs.tar.zst" .
 
 old=$(incus image alias list -f csv | awk -F, -v a="$ALIAS" '$1==a {print $2}')
 [ -z "$old" ] || incus image alias delete "$ALIAS"
-if ! incus image import "$work/meta.tar.gz" "$work/rootfs.tar.gz" --alias "$ALIAS" >"$work/import.log" 2>&1; then
+if ! incus image import "$work/meta.tar.gz" "$work/rootfs.tar.zst" --alias "$ALIAS" >"$work/import.log" 2>&1; then
     cat "$work/import.log" >&2
     # The same content (e.g. a rebuild that changed nothing) is already there: point the alias at it.
     [ -z "$old" ] || incus image alias create "$ALIAS" "$old" >/dev/null 2>&1 || true

@@ -1,6 +1,7 @@
 """Shared fixtures. Integration and browser tests run against the real Incus daemon, the real
 kernel (python-iptables) and real HTTP; they need root. Under CI they must run: when the host is
 not ready, the run fails instead of skipping them."""
+import fcntl
 import hashlib
 import os
 import re
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ TEST_IMAGE = "busybox"
 TEST_TAG_PREFIX = "incus-api-test"  # + a random part per app: parallel runs never touch each other
 INCUS_SOCKET = os.environ.get("INCUS_SOCKET", "/var/lib/incus/unix.socket")
 REAL_SUITES = ("integration", "browser")
+BUSYBOX_BUILT = "/tmp/incus-api-test-busybox.run"  # the run that built the busybox image last
 
 
 def host_problems():
@@ -45,6 +48,33 @@ def pytest_collection_modifyitems(config, items):
     marker = pytest.mark.skip(reason="needs a real host: " + "; ".join(problems))
     for item in real:
         item.add_marker(marker)
+
+
+# Modules on the real host that pin no address (their containers take theirs by DHCP, or they
+# make none), change nothing host-wide in the kernel (only NAT rules of their own tag) and run no
+# traffic sampler: they may run on the other worker beside the rest, which sells containers (a
+# sale pins the lowest free address: two processes selling at once could pick the same one). The
+# fuzzer's service refuses every create: it has no image remotes and never names the busybox image.
+BESIDE_THE_HOST_TESTS = ("tests/integration/test_fuzz.py", "tests/integration/test_exec_bounds.py",
+                         "tests/browser/test_dashboard_http.py", "tests/browser/test_images_page.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """tests/run.sh runs two pytest-xdist workers: every test on the real host (integration,
+    browser) is one unit of work, run one after another on one worker, since they share the
+    bridge, its addresses and the kernel's tables; each pure-logic test is a unit of its own,
+    spread over both workers meanwhile."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    real_host = tuple(f"tests/{suite}/" for suite in REAL_SUITES)
+
+    class RealHostTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            if nodeid.startswith(BESIDE_THE_HOST_TESTS):
+                return nodeid.split("::")[0]
+            return "real host" if nodeid.startswith(real_host) else nodeid
+
+    return RealHostTogether(config, log)
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -131,8 +161,18 @@ def live_server(app):
 
 @pytest.fixture(scope="session")
 def busybox_image():
-    """The busybox test image, built once per run from Debian's busybox-static."""
-    subprocess.run(["bash", str(ROOT / "image" / "busybox.sh"), TEST_IMAGE], check=True, capture_output=True)
+    """The busybox test image, built once per run from Debian's busybox-static: by the first of
+    the run's pytest-xdist workers that needs it (the others wait for it, then use it as it is:
+    a second build would take the alias away while they create containers from it)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"single-{os.getpid()}"
+    with open(BUSYBOX_BUILT, "a+") as built:
+        fcntl.flock(built, fcntl.LOCK_EX)
+        built.seek(0)
+        if built.read().strip() != run:
+            subprocess.run(["bash", str(ROOT / "image" / "busybox.sh"), TEST_IMAGE], check=True, capture_output=True)
+            built.seek(0)
+            built.truncate()
+            built.write(run)
     return TEST_IMAGE
 
 
@@ -163,6 +203,41 @@ def incus_cli(*args, check=True):
     return subprocess.run(["incus", *args], check=check, capture_output=True, text=True)
 
 
+class Reaper:
+    """Deletes the tests' containers in the background: a test hands its containers over at its
+    end and the next test starts at once instead of waiting for Incus to stop and delete them.
+    ``drain()`` waits for every delete handed over: the session's end calls it, and so does a test
+    that reasons about the bridge's free addresses."""
+
+    def __init__(self):
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reaper")
+        self.pending = []
+        self.lock = threading.Lock()
+
+    def delete(self, names):
+        with self.lock:
+            self.pending += [self.pool.submit(incus_cli, "delete", "--force", name, check=False) for name in names]
+
+    def drain(self):
+        with self.lock:
+            pending, self.pending = self.pending, []
+        wait(pending)
+
+
+REAPER = Reaper()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    REAPER.drain()
+
+
+@pytest.fixture
+def settled_bridge():
+    """For a test that reasons about which addresses of the bridge are free: every container the
+    earlier tests made is deleted first."""
+    REAPER.drain()
+
+
 @pytest.fixture
 def container_name(request):
     """A factory of container names ``t-<test>-<random>``; every container named is deleted after
@@ -176,8 +251,7 @@ def container_name(request):
         return name
 
     yield make
-    for name in names:
-        incus_cli("delete", "--force", name, check=False)
+    REAPER.delete(names)
 
 
 @pytest.fixture

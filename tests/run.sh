@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
-PACKAGES="python3-venv python3-dev gcc iptables iproute2 nftables busybox-static file chromium fonts-noto-cjk debootstrap btrfs-progs"
+PACKAGES="python3-venv python3-dev gcc iptables iproute2 nftables busybox-static file chromium fonts-noto-cjk debootstrap zstd btrfs-progs"
 missing=""
 for pkg in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $pkg"
@@ -30,4 +30,6 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 .venv/bin/python static/vendor/fetch.py  # the console's xterm.js (npm registry, pinned, checked)
 
-exec .venv/bin/python -m pytest -p no:cacheprovider tests "$@"
+# Two workers: the tests on the real host (Incus, the kernel, the browser) one after another on
+# one, the pure-logic tests spread over both (tests/conftest.py: pytest_xdist_make_scheduler).
+exec .venv/bin/python -m pytest -p no:cacheprovider -n 2 tests "$@"

@@ -7,7 +7,7 @@ import threading
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings, strategies
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -20,15 +20,17 @@ from tests.conftest import API_HEADERS, API_SECRET, INCUS_SOCKET, incus_cli
 LEAKS = ("Traceback", "File \"", "/usr/lib/python", "site-packages", "incus_api/")
 
 
-@pytest.fixture
-def fuzz_server(tmp_path):
-    """The service on loopback, with no image remotes (nothing can be pulled from outside)."""
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory):
+    """The service on loopback, with no image remotes (nothing can be pulled from outside); one for
+    the module (every case checks the answer it gets, and what the fuzzer made is deleted at the end)."""
     from werkzeug.serving import make_server
 
     from incus_api import create_app
 
-    app = create_app({"DATABASE": str(tmp_path / "db"), "API_SECRET_KEY": API_SECRET, "INCUS_SOCKET": INCUS_SOCKET,
-                      "IMAGE_REMOTES": "", "NAT_TAG_PREFIX": "incus-api-test-fuzz:"}, instance_path=tmp_path)
+    folder = tmp_path_factory.mktemp("fuzz")
+    app = create_app({"DATABASE": str(folder / "db"), "API_SECRET_KEY": API_SECRET, "INCUS_SOCKET": INCUS_SOCKET,
+                      "IMAGE_REMOTES": "", "NAT_TAG_PREFIX": "incus-api-test-fuzz:"}, instance_path=folder)
     before = set(incus_cli("list", "-f", "csv", "-c", "n").stdout.split())
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -44,8 +46,10 @@ def fuzz_server(tmp_path):
 
 
 # The same description /openapi.json serves (a unit test checks it matches the routes); each
-# generated request goes to the live server below.
+# generated request goes to the live server below. One test per operation, named by it (pytest-xdist
+# runs tests by their ids: schemathesis' own parametrize gives every operation the same id).
 schema = schemathesis.openapi.from_dict(build_spec())
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
 
 
 def assert_clean_error(response):
@@ -57,18 +61,26 @@ def assert_clean_error(response):
         assert body["status"] in ("error", "NotFound") and body["message"], body
 
 
-@schema.parametrize()
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
-def test_generated_requests_never_break_the_service(case, fuzz_server):
+def test_every_operation_is_fuzzed():
+    """One generated test per path and method of the description: none is left out."""
+    declared = {(method.upper(), path) for path, methods in build_spec()["paths"].items() for method in methods}
+    assert {(operation.method.upper(), operation.path) for operation in OPERATIONS} == declared
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda operation: operation.label)
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(data=strategies.data())
+def test_generated_requests_never_break_the_service(operation, fuzz_server, data):
+    case = data.draw(operation.as_strategy())
     assert_clean_error(case.call(base_url=fuzz_server, headers=API_HEADERS))
 
 
-@schema.parametrize()
-@settings(max_examples=15, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
-def test_every_answer_matches_the_description(case, fuzz_server):
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda operation: operation.label)
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(data=strategies.data())
+def test_every_answer_matches_the_description(operation, fuzz_server, data):
     """Status codes, content types and bodies of the live answers are what /openapi.json says."""
+    case = data.draw(operation.as_strategy())
     response = case.call(base_url=fuzz_server, headers=API_HEADERS)
     case.validate_response(response, checks=[status_code_conformance, content_type_conformance,
                                              response_schema_conformance])

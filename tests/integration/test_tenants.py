@@ -107,7 +107,8 @@ def lease_from_a_vanished_host(address):
         assert f" {address} " in handle.read(), f"dnsmasq did not lease {address}"
 
 
-def test_a_new_container_never_gets_an_address_dnsmasq_still_leases_to_a_vanished_host(api, container_name, busybox_image):
+def test_a_new_container_never_gets_an_address_dnsmasq_still_leases_to_a_vanished_host(api, container_name, busybox_image,
+                                                                                       settled_bridge):
     stale = lowest_free_address()
     lease_from_a_vanished_host(stale)
     assert stale == lowest_free_address()  # Incus does not list it: only dnsmasq's own file does
