@@ -209,10 +209,6 @@ class ConsoleService:
             details.update(ended=utc(self.clock()), end=reason)
         return details
 
-    def open_count(self, name=None):
-        with self.lock:
-            return sum(1 for s in self.sessions.values() if s is not None and (name is None or s.name == name))
-
     def relay(self, session, browser):
         """Copy the browser's input to the shell and the shell's output to the browser until the
         session ends; then end it. Returns why it ended: ``closed`` (the browser left),

@@ -101,18 +101,6 @@ class Database:
             applied.append(version)
         return applied
 
-    def get_setting(self, key, default=None):
-        row = self.query_one("SELECT value FROM settings WHERE key = ?", (key,))
-        return row["value"] if row else default
-
-    def set_setting(self, key, value):
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO settings (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-
 
 def _statements(script):
     """Split a migration into statements (``executescript`` would commit our transaction)."""

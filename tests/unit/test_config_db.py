@@ -4,6 +4,7 @@ import stat
 import pytest
 
 from incus_api.config import load_config, parse_remotes, persistent_secret
+from incus_api.store import settings
 from incus_api.store.db import Database, migrations
 
 
@@ -58,10 +59,10 @@ def test_transaction_rolls_back_on_error(tmp_path):
         with db.transaction() as conn:
             conn.execute("INSERT INTO settings (key, value) VALUES ('a', 'b')")
             raise RuntimeError("second step failed")
-    assert db.get_setting("a") is None
-    db.set_setting("a", "1")
-    db.set_setting("a", "2")
-    assert db.get_setting("a") == "2"
+    assert settings.get(db, "a") is None
+    settings.put(db, "a", "1")
+    settings.put(db, "a", "2")
+    assert settings.get(db, "a") == "2"
 
 
 def test_nat_rule_port_and_protocol_are_unique_in_the_schema(tmp_path):
