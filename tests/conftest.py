@@ -56,7 +56,8 @@ def pytest_collection_modifyitems(config, items):
 # sale pins the lowest free address: two processes selling at once could pick the same one). The
 # fuzzer's service refuses every create: it has no image remotes and never names the busybox image.
 BESIDE_THE_HOST_TESTS = ("tests/integration/test_fuzz.py", "tests/integration/test_exec_bounds.py",
-                         "tests/browser/test_dashboard_http.py", "tests/browser/test_images_page.py")
+                         "tests/browser/test_console.py", "tests/browser/test_dashboard_http.py",
+                         "tests/browser/test_images_page.py")
 
 
 def pytest_xdist_make_scheduler(config, log):

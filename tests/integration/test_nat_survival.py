@@ -2,6 +2,7 @@
 DROP, other people's rules, port ranges, and many concurrent clients. Real kernel, real Incus,
 real traffic from a network namespace."""
 import ipaddress
+import json
 import random
 import secrets
 import subprocess
@@ -59,7 +60,8 @@ def test_first_rule_pins_the_address_and_a_new_address_is_followed(api, app, mak
 
     # Force another address (as a rebuild or a DHCP change would), then restart through the API.
     subnet = ipaddress.ip_interface(incus_cli("network", "get", "incusbr0", "ipv4.address").stdout.strip()).network
-    used = {l.split(",")[0] for l in incus_cli("list", "-f", "csv", "-c", "4").stdout.split()}
+    # Incus's leases hold every pinned address, of stopped instances too, and the dynamic ones.
+    used = {lease["address"] for lease in json.loads(incus_cli("query", "/1.0/networks/incusbr0/leases").stdout)}
     new_address = next(str(h) for h in list(subnet.hosts())[200:250] if str(h) not in used)
     incus_cli("config", "device", "set", name, "eth0", f"ipv4.address={new_address}")
     restarted = api.post(f"/container/{name}/action", data={"action": "restart"})
