@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from ..exceptions import Conflict, Forbidden, Gone, TooManyRequests
 from ..i18n import N_
 from ..store import console_tokens
+from .suspensions import instance_uuid
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +122,10 @@ class ConsoleService:
     def create_token(self, name):
         """A new one-time token for ``name``'s console (checked as ``check_open``); only its hash
         is stored. Returns ``(token, seconds it is valid)``."""
-        self.check_open(name)
+        instance = self.check_open(name)
         token = secrets.token_urlsafe(32)
         now = self.clock()
-        console_tokens.add(self.db, token_hash(token), name, utc(now), utc(now + TOKEN_SECONDS),
+        console_tokens.add(self.db, token_hash(token), name, instance_uuid(instance), utc(now), utc(now + TOKEN_SECONDS),
                            prune_before=utc(now - PRUNE_AFTER_SECONDS))
         return token, TOKEN_SECONDS
 
@@ -145,33 +146,42 @@ class ConsoleService:
             raise Gone(N_("This console link has expired: it had to be opened within {seconds} seconds. Ask for a new one"),
                        seconds=TOKEN_SECONDS)
         name = row["container_name"]
-        self.check_open(name)
+        self._same_instance(self.check_open(name), row["instance_uuid"])
         if not console_tokens.spend(self.db, digest, now):  # another open of the same link was faster
             raise Gone(N_("This console link has already been used: a link opens the console once. Ask for a new one"))
-        return name, self._ticket(name, f"token:{digest[:12]}"), digest[:12]
+        return name, self._ticket(name, f"token:{digest[:12]}", row["instance_uuid"]), digest[:12]
 
-    def _ticket(self, name, actor):
+    @staticmethod
+    def _same_instance(instance, uuid):
+        """410 when the link was made for another instance of this name (that container was
+        deleted and one made again under its name): a link opens only what it was made for."""
+        if uuid is not None and instance_uuid(instance) != uuid:
+            raise Gone(N_("This console link was made for a container that has since been deleted: ask for a new one"))
+
+    def _ticket(self, name, actor, uuid=None):
         ticket = secrets.token_urlsafe(32)
         now = self.clock()
         with self.lock:
             self.tickets = {key: value for key, value in self.tickets.items() if value[2] > now}
-            self.tickets[token_hash(ticket)] = (name, actor, now + TICKET_SECONDS)
+            self.tickets[token_hash(ticket)] = (name, actor, now + TICKET_SECONDS, uuid)
         return ticket
 
     def take_ticket(self, ticket):
-        """The ``(container, actor)`` a ticket was given for; it works once. 403 otherwise."""
+        """The ``(container, actor, instance UUID)`` a ticket was given for; it works once. 403
+        otherwise."""
         if not isinstance(ticket, str) or not TOKEN_PATTERN.fullmatch(ticket):
             raise Forbidden(N_("This console link is not valid"))
         with self.lock:
             entry = self.tickets.pop(token_hash(ticket), None)
         if entry is None or entry[2] <= self.clock():
             raise Forbidden(N_("This console link is not valid"))
-        return entry[0], entry[1]
+        return entry[0], entry[1], entry[3]
 
     # -- sessions ---------------------------------------------------------------------------------
 
-    def start(self, name, actor, columns, rows, client_address=None):
-        """Open a console on ``name`` for ``actor`` (``admin:<user>`` or ``token:<id>``)."""
+    def start(self, name, actor, columns, rows, client_address=None, uuid=None):
+        """Open a console on ``name`` for ``actor`` (``admin:<user>`` or ``token:<id>``); ``uuid``:
+        only on the instance with this Incus UUID (what a link was made for)."""
         if self.stopping:
             raise Conflict(N_("The service is stopping: open the console again in a moment"))
         with self.lock:
@@ -180,7 +190,7 @@ class ConsoleService:
             session_id = secrets.token_hex(8)
             self.sessions[session_id] = None  # the place is held while the shell starts
         try:
-            self.check_open(name)
+            self._same_instance(self.check_open(name), uuid)
             console = self.incus.open_console(name, columns, rows)
         except BaseException:
             with self.lock:

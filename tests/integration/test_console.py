@@ -106,6 +106,19 @@ def test_a_link_opens_once_and_expires(api, client, app, make_container):
     assert fresh.get("/console/" + "x" * 43).status_code == 403
 
 
+def test_a_link_opens_nothing_on_a_container_made_again_under_its_name(api, app, make_container, busybox_image):
+    """The link is bound to the instance (its Incus UUID): deleted behind the service's back and
+    launched again under the same name within the link's minute, the new container is not opened."""
+    name = make_container(wait_for_ip=False)
+    url = api.post(f"/container/{name}/console_token").get_json()["url"]
+    assert incus_cli("delete", "--force", name).returncode == 0
+    assert incus_cli("launch", busybox_image, name).returncode == 0
+    page = app.test_client().get(url, headers=ENGLISH)
+    assert page.status_code == 410 and "since been deleted" in page.get_data(as_text=True)
+    fresh = api.post(f"/container/{name}/console_token").get_json()["url"]  # a new link opens the new one
+    assert app.test_client().get(fresh).status_code == 200
+
+
 # -- served by app.py (gunicorn) -----------------------------------------------------------------
 
 def free_port():

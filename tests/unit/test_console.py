@@ -75,7 +75,7 @@ def open_count(service, name=None):
 
 
 def test_a_token_is_stored_only_as_its_hash_and_opens_once(parts):
-    service, db, clock, *_ = parts
+    service, db, clock, incus, _suspensions = parts
     token, seconds = service.create_token("web1")
     assert seconds == TOKEN_SECONDS == 60
     rows = [dict(row) for row in db.query("SELECT * FROM console_tokens")]
@@ -85,7 +85,8 @@ def test_a_token_is_stored_only_as_its_hash_and_opens_once(parts):
     assert name == "web1" and token_id == rows[0]["token_hash"][:12]
     with pytest.raises(Gone):
         service.redeem(token)
-    assert service.take_ticket(ticket) == ("web1", f"token:{token_id}")
+    assert service.take_ticket(ticket) == ("web1", f"token:{token_id}", rows[0]["instance_uuid"])
+    assert rows[0]["instance_uuid"] == incus.instance_config("web1")["config"]["volatile.uuid"]
     with pytest.raises(Forbidden):
         service.take_ticket(ticket)  # a ticket works once too
 
@@ -99,6 +100,25 @@ def test_a_token_expires_and_unknown_ones_are_refused(parts):
     for bad in ("x" * 43, "short", "../../etc", None):
         with pytest.raises(Forbidden):
             service.redeem(bad)
+
+
+def test_a_link_opens_only_the_instance_it_was_made_for(parts):
+    """Deleted and made again under the same name, within the link's minute: the link, and a
+    ticket taken before, open nothing on the new container."""
+    service, _db, _clock, incus, _suspensions = parts
+    token, _ = service.create_token("web1")
+    _name, ticket, _id = service.redeem(service.create_token("web1")[0])
+    incus.change_state("web1", "stop", force=True)
+    incus.delete("web1")
+    incus.add("web1")  # made again: another instance, another volatile.uuid
+    with pytest.raises(Gone, match="deleted"):
+        service.redeem(token)
+    name, actor, uuid = service.take_ticket(ticket)
+    with pytest.raises(Gone, match="deleted"):
+        service.start(name, actor, 80, 24, uuid=uuid)
+    assert open_count(service) == 0 and incus.consoles == []
+    fresh, _ = service.create_token("web1")  # a new link opens the new container
+    assert service.redeem(fresh)[0] == "web1"
 
 
 def test_suspended_stopped_and_unknown_containers_open_nothing(parts):

@@ -12,7 +12,8 @@ from . import bp, services, success
     "expires_in": {"type": "integer", "description": "Seconds the link can still be opened (60)"},
 }, errors=(400, 401, 404, 409, 503), description=(
     "For a billing system's \"console\" button: the link opens this container's console (a root shell) in a "
-    "browser without any login, once, within `expires_in` seconds; a second open answers 410. Only the token's "
+    "browser without any login, once, within `expires_in` seconds; a second open answers 410, and so does a "
+    "container deleted and made again under the same name (the link is bound to the instance). Only the token's "
     "SHA-256 is stored. 409 while the container is suspended or not running (the link then opens nothing "
     "either). Needs the API hash, or the admin session with its CSRF token."))
 def console_token(name):

@@ -69,7 +69,7 @@ def guard_console_sockets():
     if request.endpoint == "dashboard.console_socket":
         if not current_user.is_authenticated:
             raise Unauthorized(N_("Authentication required"))
-        g.console_grant = (container_name(request.view_args["name"]), actor())
+        g.console_grant = (container_name(request.view_args["name"]), actor(), None)
     else:
         g.console_grant = services().console.take_ticket(request.view_args["ticket"])
 
@@ -155,10 +155,11 @@ def size_from_query():
 
 
 def run_console(ws):
-    name, who = g.console_grant
+    name, who, uuid = g.console_grant
     browser = Browser(ws)
     try:
-        session = services().console.start(name, who, *size_from_query(), client_address=request.remote_addr)
+        session = services().console.start(name, who, *size_from_query(), client_address=request.remote_addr,
+                                           uuid=uuid)
     except AppError as exc:
         browser.end("refused", message_of(exc))
         return
