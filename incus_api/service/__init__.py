@@ -86,6 +86,7 @@ def build_services(incus, nat, db, config):
     traffic = TrafficService(db=db, incus=incus, addresses=addresses, limits=limits, lifecycle=lifecycle,
                              audit_log=audit_log, config=config)
     containers.traffic = traffic
+    lifecycle.traffic = traffic
     provisioning = Provisioner(incus=incus, containers=containers, info=info, credentials=credentials,
                                limits=limits, nat_rules=nat_rules, pool=PortPool(config, port_policy), config=config,
                                traffic=traffic, suspensions=suspensions)

@@ -22,6 +22,7 @@ class Lifecycle:
         self.credentials = credentials
         self.info = info
         self.suspensions = suspensions
+        self.traffic = None  # service.traffic.TrafficService, set by build_services: an unsuspend over quota
         self._busy = set()  # containers a lifecycle action is running on now
         self._busy_lock = threading.Lock()
 
@@ -73,6 +74,8 @@ class Lifecycle:
             instance = self.incus.instance_config(name)
             was_suspended = self.suspensions.is_suspended(name, instance)
             reason = self.suspensions.reason(name)
+            if was_suspended and reason == "traffic":
+                self._refuse_while_over_quota(name)
             self.suspensions.clear(name)
             try:
                 status, already = self.power.start(name)
@@ -81,6 +84,19 @@ class Lifecycle:
                     self.suspensions.mark(name, instance_uuid(instance), reason)
                 raise
             return status, already and not was_suspended
+
+    def _refuse_while_over_quota(self, name):
+        """409 for an unsuspend of a traffic suspension while the period's use is still over the
+        quota: it would run unlimited until the reset day. A reset, a larger quota or the next
+        period lift it (the traffic service unsuspends it then)."""
+        summary = self.traffic.summary(name) if self.traffic is not None else None
+        if summary is not None and summary["over_quota"]:
+            raise Conflict(
+                N_("Container {name} used up its traffic quota ({counted} of {quota} bytes this period): unsuspend is "
+                   "refused until its traffic is reset (POST /container/{name}/traffic/reset), its quota is raised, "
+                   "or the next period starts on {period_end}"),
+                name=name, counted=summary["counted_bytes"], quota=summary["quota_bytes"], period_end=summary["period_end"],
+            )
 
     def reinstall(self, name, image, password=None, ssh_key=None):
         """A new root filesystem from ``image`` (Incus rebuild), keeping the name, config, limits,

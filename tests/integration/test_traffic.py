@@ -232,6 +232,11 @@ def test_a_quota_with_suspend_stops_the_container_within_one_interval_and_a_rese
     # it cannot be started again: the refusal says why
     refused = api.post(f"/container/{name}/action", data={"action": "start"}, headers=ENGLISH)
     assert refused.status_code == 409 and "traffic" in refused.get_json()["message"]
+    # nor unsuspended while still over the quota (it would run unlimited until the reset day)
+    unsuspend = api.post(f"/container/{name}/action", data={"action": "unsuspend"}, headers=ENGLISH)
+    assert unsuspend.status_code == 409 and "quota" in unsuspend.get_json()["message"], unsuspend.get_json()
+    info = api.get(f"/container/{name}/info").get_json()
+    assert info["status"] == "Stopped" and info["suspended"] is True
     actions = [entry["action"] for entry in services(app).audit_log.entries(target=name)]
     assert "traffic.suspend" in actions
 
