@@ -256,17 +256,35 @@ def container_name(request):
 
 
 @pytest.fixture
-def make_container(container_name, busybox_image):
-    """Create and start a busybox container directly through Incus; returns its name."""
+def make_container(request, container_name, busybox_image):
+    """Create and start a busybox container directly through Incus; returns its name.
+
+    In a module that runs beside the host's tests (``BESIDE_THE_HOST_TESTS``) the container gets
+    an address pinned from the top of the subnet instead of a dynamic DHCP lease: dnsmasq hands
+    dynamic leases out from the lowest free address, which a sale on the other worker may be
+    pinning at that very moment (its container would then get another address)."""
+    beside = request.node.nodeid.startswith(BESIDE_THE_HOST_TESTS)
 
     def make(wait_for_ip=True):
         name = container_name()
-        incus_cli("launch", busybox_image, name)
+        pinned = ["--device", f"eth0,ipv4.address={top_free_address()}"] if beside else []
+        incus_cli("launch", busybox_image, name, *pinned)
         if wait_for_ip:
             wait_for_ipv4(name)
         return name
 
     return make
+
+
+def top_free_address(bridge="incusbr0"):
+    """The highest address of the bridge's subnet that no lease holds (Incus lists pinned ones,
+    of stopped containers too, and dynamic ones)."""
+    import ipaddress
+    import json
+
+    network = ipaddress.ip_interface(incus_cli("network", "get", bridge, "ipv4.address").stdout.strip()).network
+    used = {lease["address"] for lease in json.loads(incus_cli("query", f"/1.0/networks/{bridge}/leases").stdout)}
+    return next(str(host) for host in reversed(list(network.hosts())) if str(host) not in used)
 
 
 def container_ipv4(name):
