@@ -3,6 +3,8 @@ kernel (python-iptables) and real HTTP; they need root. Under CI they must run: 
 not ready, the run fails instead of skipping them."""
 import fcntl
 import hashlib
+import ipaddress
+import json
 import os
 import re
 import secrets
@@ -279,9 +281,6 @@ def make_container(request, container_name, busybox_image):
 def top_free_address(bridge="incusbr0"):
     """The highest address of the bridge's subnet that no lease holds (Incus lists pinned ones,
     of stopped containers too, and dynamic ones)."""
-    import ipaddress
-    import json
-
     network = ipaddress.ip_interface(incus_cli("network", "get", bridge, "ipv4.address").stdout.strip()).network
     used = {lease["address"] for lease in json.loads(incus_cli("query", f"/1.0/networks/{bridge}/leases").stdout)}
     return next(str(host) for host in reversed(list(network.hosts())) if str(host) not in used)

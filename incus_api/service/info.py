@@ -1,7 +1,7 @@
 """What a container is now: its ``info`` (live from Incus, or the last known state while Incus is
 down) and the host-wide list; the last known state is kept in the store as it is read."""
 from ..exceptions import BadInput, IncusUnavailable, NotFound
-from ..store import containers as last_known
+from ..store import containers as known_state
 from .addresses import assigned_ipv4
 from .limits import limits_of
 
@@ -29,7 +29,7 @@ class ContainerInfo:
             network = self.addresses.network()
         except IncusUnavailable:
             return [dict(row, nat_rules=nat_counts.get(row["name"], 0))
-                    for row in last_known.all_last_known(self.db)], False
+                    for row in known_state.all_last_known(self.db)], False
         rows = []
         for instance in sorted(instances, key=lambda i: i["name"]):
             config = instance.get("config") or {}
@@ -42,14 +42,14 @@ class ContainerInfo:
                 "nat_rules": nat_counts.get(instance["name"], 0),
                 "limits": limits_of(instance, self.bridge),
             })
-        last_known.remember_list(self.db, rows)
+        known_state.remember_list(self.db, rows)
         return rows, True
 
     def info_of(self, name, instance):
         """``info`` from an instance config the caller has just read (no request of its own)."""
         info = shape_info(instance, ip=self._assigned_ip(instance), bridge=self.bridge)
         info["suspended"] = self.suspensions.is_suspended(name, instance)
-        last_known.remember_info(self.db, name, info)
+        known_state.remember_info(self.db, name, info)
         return info
 
     def info(self, name, with_state=True):
@@ -65,7 +65,7 @@ class ContainerInfo:
             snapshot["suspended"] = self.suspensions.is_suspended(name)
             return snapshot
         except NotFound:
-            last_known.forget(self.db, name)
+            known_state.forget(self.db, name)
             raise
         return self.info_of(name, instance)
 
@@ -79,7 +79,7 @@ class ContainerInfo:
             return None
 
     def last_known(self, name):
-        row = last_known.last_known(self.db, name)
+        row = known_state.last_known(self.db, name)
         if row is None:
             return None
         info = row["snapshot"] or {
@@ -91,10 +91,10 @@ class ContainerInfo:
         return info
 
     def remember_status(self, name, status, ip):
-        last_known.remember_status(self.db, name, status, ip)
+        known_state.remember_status(self.db, name, status, ip)
 
     def forget(self, name):
-        last_known.forget(self.db, name)
+        known_state.forget(self.db, name)
 
 
 def shape_info(instance, ip, bridge="incusbr0"):
