@@ -269,7 +269,7 @@ def make_container(request, container_name, busybox_image):
 
     def make(wait_for_ip=True):
         name = container_name()
-        pinned = ["--device", f"eth0,ipv4.address={top_free_address()}"] if beside else []
+        pinned = ["--device", f"eth0,ipv4.address={free_addresses()[-1]}"] if beside else []
         incus_cli("launch", busybox_image, name, *pinned)
         if wait_for_ip:
             wait_for_ipv4(name)
@@ -278,12 +278,13 @@ def make_container(request, container_name, busybox_image):
     return make
 
 
-def top_free_address(bridge="incusbr0"):
-    """The highest address of the bridge's subnet that no lease holds (Incus lists pinned ones,
-    of stopped containers too, and dynamic ones)."""
-    network = ipaddress.ip_interface(incus_cli("network", "get", bridge, "ipv4.address").stdout.strip()).network
+def free_addresses(bridge="incusbr0"):
+    """The addresses of the bridge's subnet, lowest first, that are neither the gateway nor in
+    Incus's leases (which hold the pinned addresses, of stopped containers too, and the dynamic
+    ones; not those dnsmasq still leases to a host that is gone)."""
+    interface = ipaddress.ip_interface(incus_cli("network", "get", bridge, "ipv4.address").stdout.strip())
     used = {lease["address"] for lease in json.loads(incus_cli("query", f"/1.0/networks/{bridge}/leases").stdout)}
-    return next(str(host) for host in reversed(list(network.hosts())) if str(host) not in used)
+    return [str(host) for host in interface.network.hosts() if str(host) not in used | {str(interface.ip)}]
 
 
 def container_ipv4(name):

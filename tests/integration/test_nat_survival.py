@@ -2,7 +2,6 @@
 DROP, other people's rules, port ranges, and many concurrent clients. Real kernel, real Incus,
 real traffic from a network namespace."""
 import ipaddress
-import json
 import random
 import secrets
 import subprocess
@@ -11,7 +10,7 @@ import threading
 import pytest
 import requests
 
-from tests.conftest import API_HEADERS, incus_cli, rule_comment, wait_for_ipv4
+from tests.conftest import API_HEADERS, free_addresses, incus_cli, rule_comment, wait_for_ipv4
 from tests.integration.conftest import free_port, kernel_nat_rules
 
 
@@ -60,9 +59,8 @@ def test_first_rule_pins_the_address_and_a_new_address_is_followed(api, app, mak
 
     # Force another address (as a rebuild or a DHCP change would), then restart through the API.
     subnet = ipaddress.ip_interface(incus_cli("network", "get", "incusbr0", "ipv4.address").stdout.strip()).network
-    # Incus's leases hold every pinned address, of stopped instances too, and the dynamic ones.
-    used = {lease["address"] for lease in json.loads(incus_cli("query", "/1.0/networks/incusbr0/leases").stdout)}
-    new_address = next(str(h) for h in list(subnet.hosts())[200:250] if str(h) not in used)
+    high = {str(host) for host in list(subnet.hosts())[200:250]}
+    new_address = next(address for address in free_addresses() if address in high)
     incus_cli("config", "device", "set", name, "eth0", f"ipv4.address={new_address}")
     restarted = api.post(f"/container/{name}/action", data={"action": "restart"})
     assert restarted.status_code == 200

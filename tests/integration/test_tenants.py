@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import API_HEADERS, incus_cli, wait_for_ipv4
+from tests.conftest import API_HEADERS, free_addresses, incus_cli, wait_for_ipv4
 from tests.integration.conftest import free_port, kernel_nat_rules
 
 
@@ -75,12 +75,8 @@ LEASE_FILE = "/var/lib/incus/networks/incusbr0/dnsmasq.leases"
 
 
 def lowest_free_address():
-    """The address a create would pin if it looked only at what Incus lists: the lowest one of the
-    subnet that is neither the gateway nor in Incus's leases."""
-    interface = ipaddress.ip_interface(incus_cli("network", "get", "incusbr0", "ipv4.address").stdout.strip())
-    leases = json.loads(incus_cli("query", "/1.0/networks/incusbr0/leases").stdout)
-    used = {lease["address"] for lease in leases} | {str(interface.ip)}
-    return next(str(host) for host in interface.network.hosts() if str(host) not in used)
+    """The address a create would pin if it looked only at what Incus lists."""
+    return free_addresses()[0]
 
 
 def lease_from_a_vanished_host(address):
