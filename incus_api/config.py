@@ -32,6 +32,7 @@ ENV_KEYS = (
     "EXEC_OUTPUT_LIMIT",
     "EXEC_PER_CONTAINER",
     "CONSOLE_IDLE_TIMEOUT",
+    "CONSOLE_PER_CONTAINER",
     "TRUSTED_PROXIES",
     "SESSION_COOKIE_SECURE",
     "AUDIT_KEEP_DAYS",
@@ -67,6 +68,8 @@ DEFAULTS = {
     "EXEC_PER_CONTAINER": 4,
     # Seconds without a keystroke after which a browser console (web terminal) is ended.
     "CONSOLE_IDLE_TIMEOUT": 900,
+    # Browser consoles open at once on one container (429 past it; 16 at most on the host).
+    "CONSOLE_PER_CONTAINER": 2,
     # Addresses/networks of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed.
     "TRUSTED_PROXIES": "",
     # Send the session cookie only over HTTPS (always, not just when the request came over it).
@@ -86,7 +89,7 @@ DEFAULTS = {
 }
 
 INT_KEYS = ("PORT", "EXEC_TIMEOUT", "CONSOLE_IDLE_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL", "EXEC_OUTPUT_LIMIT",
-            "EXEC_PER_CONTAINER", "AUDIT_KEEP_DAYS", "AUDIT_ANONYMOUS_KEEP",
+            "EXEC_PER_CONTAINER", "CONSOLE_PER_CONTAINER", "AUDIT_KEEP_DAYS", "AUDIT_ANONYMOUS_KEEP",
             "TRAFFIC_INTERVAL")
 BOOL_KEYS = ("ISOLATE_CONTAINERS", "SESSION_COOKIE_SECURE")
 TRUE_WORDS = ("1", "true", "yes", "on")

@@ -14,22 +14,50 @@ to a file under ``/var/lib/incus/containers/<name>/logs/`` first).
   environment, which Incus passes on the ``incusd forkexec`` command line (``/proc/<pid>/cmdline``).
 - **Deadline**: past it, ``kill_tagged`` SIGKILLs every process of the command inside the
   container. Each exec carries ``INCUS_API_EXEC=<random id>`` in its environment (not a secret:
-  it only names the exec); the kill finds, in the host's ``/proc``, the container's processes
-  (its ``lxc.payload.<name>`` cgroup) that carry that id or descend from one that does, stops
-  them (so they cannot fork any more), then kills them. Closing the control websocket makes
-  Incus SIGKILL the command's first process as well.
+  it only names the exec); the kill finds, among the container's processes, the ones that carry
+  that id or descend from one that does, stops them (so they cannot fork any more), then kills
+  them. Closing the control websocket makes Incus SIGKILL the command's first process as well.
+
+The kill is bounded whatever the container holds (a tenant can fork thousands of processes
+that carry the id, or copy it into any process's environment):
+
+- **What is looked at**: the pids in ``cgroup.procs`` of the container's cgroup and the cgroups
+  below it (cgroup v2, at most ``MAX_CGROUPS`` of them and ``MAX_PIDS`` pids, each file read
+  bounded), never the host's whole ``/proc``; a host without the container's cgroup v2 falls back
+  to ``/proc`` and each process's cgroup.
+- **Descriptors**: one file or one pidfd open at a time, plus one in the environment reader. A
+  process is known by its pid and start time (``/proc/<pid>/stat``); each signal opens a pidfd,
+  checks that the pid still is that process, signals through it and closes it, so a reused pid is
+  never hit and nothing is held per process (holding a pidfd per stopped process let a tenant
+  run the service out of descriptors).
+- **Time**: finding and stopping takes at most ``KILL_SECONDS``; what was stopped by then is
+  killed (one signal each, cheaper than finding it). Per round, a process already found not to
+  be the exec's costs one ``stat`` read, and only a process whose parent is not the exec's has
+  its environment read, in ``EnvironReader``'s thread and for at most ``ENVIRON_SECONDS`` (the
+  environment is in the process's memory, which its owner can make a read of hang). The scan
+  gives the other threads their turn every ``YIELD_EVERY`` processes.
+
+Why not a cgroup of its own per exec and ``cgroup.kill``: Incus attaches every exec to the same
+``.lxc`` cgroup of the container and starts the command before the service could move it, so
+whatever it forked first would still need this scan; and root in the container can move its
+processes between its cgroups anyway.
 
 A root user in the container can still detach a process on purpose (a new environment and a
-double fork); that is no more than they can do from their own shell. What the service promises is
-that no command it started outlives its deadline by accident.
+double fork, or a SIGCONT from elsewhere to a stopped one); that is no more than they can do
+from their own shell. What the service promises is that no command it started outlives its
+deadline by accident, and that ending one costs the service a bounded time and no descriptors
+per process.
 """
 import codecs
 import contextlib
+import itertools
 import logging
 import os
+import queue
 import select
 import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -47,7 +75,15 @@ PROC = "/proc"
 CGROUP_READ_LIMIT = 16 * 1024
 STAT_READ_LIMIT = 4096  # comm is at most 16 bytes: a stat line is far shorter
 ENVIRON_READ_LIMIT = 256 * 1024  # a process that hides the tag behind a larger environment detached itself
+ENVIRON_SECONDS = 0.5  # an environment not read by then is taken as not the exec's (its reader is left behind)
+MAX_STUCK_READERS = 4  # readers left behind in the service's life; past them environments are no longer read
 KILL_ROUNDS = 50  # scans until no new process of the exec shows up (each one stops what it found)
+KILL_SECONDS = 2.0  # at most this long to find and stop an exec's processes (killing them follows)
+CGROUP2_ROOTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified")  # where cgroup v2 is mounted (unified, hybrid)
+MAX_CGROUPS = 1024  # cgroups of one container looked into
+MAX_PIDS = 65536  # pids of one container looked at
+PROCS_READ_LIMIT = 1024 * 1024  # of one cgroup.procs (a pid and its newline: at most 8 bytes)
+YIELD_EVERY = 256  # processes between two turns given to the other threads
 
 
 @dataclass(frozen=True)
@@ -198,7 +234,7 @@ def tag_entry(tag):
 
 
 def _read(path, limit):
-    """At most ``limit`` bytes of a /proc file (its owner controls what is in it)."""
+    """At most ``limit`` bytes of a /proc or cgroup file (its owner controls what is in it)."""
     with open(path, "rb", buffering=0) as handle:
         chunks, size = [], 0
         while size < limit:
@@ -223,72 +259,200 @@ def _in_cgroup(pid, cgroup):
     return False
 
 
-def _parent(pid):
+def _stat(pid):
+    """``(parent pid, start time)`` of ``pid`` (the start time, in clock ticks since boot, tells
+    a process from a later one under the same pid); None when it is gone."""
     try:
         stat = _read(f"{PROC}/{pid}/stat", STAT_READ_LIMIT)
-        return int(stat[stat.rindex(b")") + 2:].split()[1])  # after "(comm)": state, ppid
+        fields = stat[stat.rindex(b")") + 2:].split()  # after "(comm)": state, ppid, ... starttime
+        return int(fields[1]), int(fields[19])
     except (OSError, ValueError, IndexError):
         return None
 
 
 def _carries(pid, entry):
-    try:
-        return entry in _read(f"{PROC}/{pid}/environ", ENVIRON_READ_LIMIT).split(b"\0")
-    except OSError:
-        return False
+    environ = ENVIRONS.read(pid)
+    return environ is not None and entry in environ.split(b"\0")
+
+
+class EnvironReader:
+    """Reads ``/proc/<pid>/environ`` in a thread of its own, one read at a time.
+
+    The environment is the one thing read from a process's memory: a tenant can map it from a file
+    of a FUSE server of their own that never answers, and the read would wait forever. Here the
+    caller waits at most ``timeout`` seconds (then: not known, so not the exec's); the stuck
+    thread is left behind with its one descriptor, and the next read gets a new thread. After
+    ``max_stuck`` such threads, environments are no longer read at all (an exec's processes are
+    then found by their parentage only): the service's threads and descriptors stay bounded.
+    """
+
+    def __init__(self, timeout=ENVIRON_SECONDS, max_stuck=MAX_STUCK_READERS):
+        self.timeout = timeout
+        self.max_stuck = max_stuck
+        self.stuck = 0
+        self._lock = threading.Lock()
+        self._worker = None  # (requests, answers) of the reader thread
+
+    def read(self, pid):
+        """The first ``ENVIRON_READ_LIMIT`` bytes of the environment of ``pid``; None when it is
+        gone, unreadable or not read in time."""
+        with self._lock:
+            if self.stuck >= self.max_stuck:
+                return None
+            if self._worker is None:
+                self._worker = (queue.SimpleQueue(), queue.SimpleQueue())
+                threading.Thread(target=self._serve, args=self._worker, name="environ-reader", daemon=True).start()
+            requests, answers = self._worker
+            requests.put(pid)
+            try:
+                return answers.get(timeout=self.timeout)
+            except queue.Empty:
+                self.stuck += 1
+                self._worker = None  # its answer, if one ever comes, goes to a queue no one reads
+                log.warning("the environment of process %d was not read within %s s; %d reader(s) left behind%s", pid,
+                            self.timeout, self.stuck, ": environments are no longer read" if self.stuck >= self.max_stuck else "")
+                return None
+
+    @staticmethod
+    def _serve(requests, answers):
+        while True:
+            pid = requests.get()
+            try:
+                answers.put(_read(f"{PROC}/{pid}/environ", ENVIRON_READ_LIMIT))
+            except OSError:
+                answers.put(None)
+
+
+ENVIRONS = EnvironReader()
 
 
 def _pids():
     return [int(name) for name in os.listdir(PROC) if name.isdigit()]
 
 
-def kill_tagged(container, tag):
+def _pid_list(data, limit):
+    """The pids of a ``cgroup.procs`` read of at most ``limit`` bytes (a number cut at the limit
+    is left out: it would be another pid)."""
+    if len(data) >= limit:
+        data = data[:data.rfind(b"\n") + 1]
+    return [int(word) for word in data.split() if word.isdigit()]
+
+
+def _container_pids(container):
+    """The pids in the cgroup v2 of ``container`` and every cgroup below it (at most
+    ``MAX_CGROUPS`` cgroups and ``MAX_PIDS`` pids); None when the host has no such cgroup."""
+    base = next((f"{root}/lxc.payload.{container}" for root in CGROUP2_ROOTS
+                 if os.path.isfile(f"{root}/lxc.payload.{container}/cgroup.procs")), None)
+    if base is None:
+        return None
+    found, pending, walked, count = {}, [base], 0, 0
+    while pending and walked < MAX_CGROUPS and count < MAX_PIDS:
+        path = pending.pop()
+        walked += 1
+        try:
+            found[path] = _pid_list(_read(f"{path}/cgroup.procs", PROCS_READ_LIMIT), PROCS_READ_LIMIT)
+            count += len(found[path])
+            with os.scandir(path) as entries:  # one descriptor, closed before the next cgroup
+                below = (entry.path for entry in entries if entry.is_dir(follow_symlinks=False))
+                pending += itertools.islice(below, MAX_CGROUPS - walked - len(pending))
+        except OSError:  # removed meanwhile
+            continue
+    # The container's own cgroup (its init and services) last: Incus attaches an exec below it.
+    pids = [pid for path, listed in found.items() if path != base for pid in listed] + found.get(base, [])
+    return pids[:MAX_PIDS]
+
+
+def _signal(pid, start, signum):
+    """Send ``signum`` to ``pid`` if it still is the process that started at ``start``: through a
+    pidfd opened for this one signal and closed at once. Whether it was sent."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:  # gone already
+        return False
+    try:
+        # Checked through the pidfd's process: while the pidfd is open, the pid is that process's.
+        info = _stat(pid)
+        if info is None or info[1] != start:
+            return False
+        signal.pidfd_send_signal(pidfd, signum)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(pidfd)
+
+
+def kill_tagged(container, tag, budget=None):
     """SIGKILL every process of ``container`` that carries ``INCUS_API_EXEC=<tag>`` in its
     environment or descends from one that does; returns how many were killed.
 
     Each round stops what it finds (a stopped process cannot fork), until a round finds nothing
-    new; then all of them get SIGKILL. Signals go through pidfds, so a pid that was reused in the
-    meantime is never hit.
+    new or ``budget`` seconds (``KILL_SECONDS``) have passed; then every stopped one gets SIGKILL.
+    At most one descriptor is open at a time (see the module's docstring).
     """
+    deadline = time.monotonic() + (KILL_SECONDS if budget is None else budget)
     cgroup = f"/lxc.payload.{container}".encode()
     entry = tag_entry(tag)
-    held = {}  # pid -> pidfd of a stopped process of the exec
-    try:
-        for _ in range(KILL_ROUNDS):
-            if not _stop_new(cgroup, entry, held):
-                break
-        for pidfd in held.values():
-            with contextlib.suppress(OSError):
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        return len(held)
-    finally:
-        for pidfd in held.values():
-            os.close(pidfd)
+    held = {}  # pid -> start time of a stopped process of the exec
+    cleared = {}  # pid -> start time of a process found not to be the exec's
+    for _ in range(KILL_ROUNDS):
+        if time.monotonic() >= deadline:
+            log.warning("exec %s in %s: %d process(es) stopped when the %s s to find them ran out; the "
+                        "rest may run on", tag, container, len(held), KILL_SECONDS if budget is None else budget)
+            break
+        if not _stop_new(container, cgroup, entry, held, cleared, deadline):
+            break
+    return sum(_signal(pid, start, signal.SIGKILL) for pid, start in held.items())
 
 
-def _stop_new(cgroup, entry, held):
-    """One scan: stop the exec's processes not held yet; how many were new."""
-    parents = {pid: _parent(pid) for pid in _pids() if pid not in held and _in_cgroup(pid, cgroup)}
-    tagged = {pid for pid in parents if _carries(pid, entry)}
+def _stop_new(container, cgroup, entry, held, cleared, deadline):
+    """One round: stop the exec's processes not held yet; how many were new."""
+    pids = _container_pids(container)
+    if pids is None:  # no cgroup v2 of the container: the host's processes, by their cgroup
+        pids = [pid for pid in _pids() if pid not in held and _in_cgroup(pid, cgroup)]
+    infos = {}  # pid -> (parent, start) of the processes to decide on
+    for count, pid in enumerate(pids):
+        if count % YIELD_EVERY == 0 and not _breathe(deadline):
+            break
+        if pid in held:
+            continue
+        info = _stat(pid)
+        if info is not None and (cleared.get(pid) != info[1] or info[0] in held):
+            infos[pid] = info
     found = 0
-    changed = True
-    while changed:  # a child is the exec's when its parent is, however deep
-        changed = False
-        for pid, parent in list(parents.items()):
-            if pid not in tagged and parent not in held:
-                continue
-            del parents[pid]
-            try:
-                pidfd = os.pidfd_open(pid)
-            except OSError:  # gone already
-                continue
-            # Checked again through the pidfd's process: the pid may have been reused meanwhile.
-            if _in_cgroup(pid, cgroup) and (_parent(pid) in held or _carries(pid, entry)):
-                with contextlib.suppress(OSError):
-                    signal.pidfd_send_signal(pidfd, signal.SIGSTOP)
-                held[pid] = pidfd
-                found += 1
-                changed = True
-            else:
-                os.close(pidfd)
+    for pid in _the_execs(infos, held, cleared, entry, deadline):
+        if _signal(pid, infos[pid][1], signal.SIGSTOP):
+            held[pid] = infos[pid][1]
+            found += 1
     return found
+
+
+def _the_execs(infos, held, cleared, entry, deadline):
+    """The pids of ``infos`` that are the exec's, parents before children: a process is when its
+    parent is (held, or found so here), else when it carries the tag (the only environment read).
+    The others go to ``cleared``."""
+    verdicts = {}
+    reads = 0
+    for pid in infos:
+        chain, seen, up = [], set(), pid
+        while up in infos and up not in verdicts and up not in seen:  # up to a decided or outside parent
+            chain.append(up)
+            seen.add(up)
+            up = infos[up][0]
+        ours = up in held or verdicts.get(up, False)
+        for member in reversed(chain):
+            if not ours:
+                reads += 1
+                if reads % YIELD_EVERY == 0 and not _breathe(deadline):
+                    return [pid for pid, verdict in verdicts.items() if verdict]
+                ours = _carries(member, entry)
+                if not ours:
+                    cleared[member] = infos[member][1]
+            verdicts[member] = ours
+    return [pid for pid, verdict in verdicts.items() if verdict]
+
+
+def _breathe(deadline):
+    """Let the service's other threads run; False once ``deadline`` has passed."""
+    time.sleep(0)
+    return time.monotonic() < deadline

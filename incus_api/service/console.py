@@ -6,7 +6,11 @@ one-time console links a billing system hands out; the audit of every session.
   once, and only within ``TOKEN_SECONDS`` of its creation. Opening the link spends the token and
   gives the page a *ticket* (in memory, one use, ``TICKET_SECONDS``) for its WebSocket.
 - **What is refused**: a suspended or stopped container (409), more than ``MAX_SESSIONS``
-  consoles at once (429: each holds one of the server's threads).
+  consoles at once (429: each holds one of the server's threads), more than
+  ``CONSOLE_PER_CONTAINER`` (default 2) at once on one container (429: one customer cannot take
+  every console place). The per-container count is checked when a link is made, when its page
+  opens (the link is not spent then), before the WebSocket's handshake and, holding the place,
+  when the session starts.
 - **How it ends**: the browser goes away, the shell exits, no keystroke for
   ``CONSOLE_IDLE_TIMEOUT`` seconds, or the service stops. Every process the session started in
   the container is killed then (``Incus.end_console``).
@@ -37,6 +41,7 @@ log = logging.getLogger(__name__)
 TOKEN_SECONDS = 60  # a one-time link opens nothing after this
 TICKET_SECONDS = 60  # between the page of a one-time link and its WebSocket
 MAX_SESSIONS = 16  # consoles open at once (the server has 32 threads; the dashboard keeps the rest)
+PER_CONTAINER = 2  # consoles open at once on one container (CONSOLE_PER_CONTAINER)
 POLL_SECONDS = 1.0  # how often the relay looks at the idle time, the shell and a stop
 PRUNE_AFTER_SECONDS = 24 * 3600  # spent or expired tokens are deleted after a day
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,128}")
@@ -99,15 +104,18 @@ class ConsoleService:
         self.idle_timeout = int(config.get("CONSOLE_IDLE_TIMEOUT", 900))
         self.clock = clock
         self.max_sessions = max_sessions
-        self.sessions = {}
+        self.per_container = max(1, int(config.get("CONSOLE_PER_CONTAINER", PER_CONTAINER)))
+        self.sessions = {}  # id -> Session (None while its shell starts)
+        self.open_on = {}  # container -> its sessions, those starting included
         self.tickets = {}  # hash of a ticket -> (container, actor, expires)
         self.lock = threading.Lock()
         self.stopping = False
 
     # -- what may open ---------------------------------------------------------------------------
 
-    def check_open(self, name):
-        """404 for an unknown container, 409 when it is suspended or not running."""
+    def check_open(self, name, room=True):
+        """404 for an unknown container, 409 when it is suspended or not running; 429 when it has
+        ``CONSOLE_PER_CONTAINER`` consoles open already (unless ``room`` is False)."""
         instance = self.incus.instance_config(name)
         if self.suspensions.is_suspended(name, instance):
             raise Conflict(N_("Container {name} is suspended: its console opens again once it is unsuspended"), name=name)
@@ -115,7 +123,21 @@ class ConsoleService:
         if status != "Running":
             raise Conflict(N_("Container {name} is {status}: its console opens only while it is running"),
                            name=name, status=status)
+        if room:
+            self.check_room(name)
         return instance
+
+    def check_room(self, name):
+        """429 when ``name`` has ``CONSOLE_PER_CONTAINER`` consoles open (or opening) already."""
+        with self.lock:
+            self._refuse_full(name)
+
+    def _refuse_full(self, name):
+        """``check_room`` with the lock held."""
+        count = self.open_on.get(name, 0)
+        if count >= self.per_container:
+            raise TooManyRequests(N_("{count} consoles are open on container {name} already, its limit: close one first"),
+                                  count=count, name=name)
 
     # -- one-time links --------------------------------------------------------------------------
 
@@ -168,10 +190,13 @@ class ConsoleService:
 
     def take_ticket(self, ticket):
         """The ``(container, actor, instance UUID)`` a ticket was given for; it works once. 403
-        otherwise."""
+        otherwise; 429 while its container has no console place left (the ticket is kept then)."""
         if not isinstance(ticket, str) or not TOKEN_PATTERN.fullmatch(ticket):
             raise Forbidden(N_("This console link is not valid"))
         with self.lock:
+            entry = self.tickets.get(token_hash(ticket))
+            if entry is not None and entry[2] > self.clock():
+                self._refuse_full(entry[0])
             entry = self.tickets.pop(token_hash(ticket), None)
         if entry is None or entry[2] <= self.clock():
             raise Forbidden(N_("This console link is not valid"))
@@ -187,14 +212,15 @@ class ConsoleService:
         with self.lock:
             if len(self.sessions) >= self.max_sessions:
                 raise TooManyRequests(N_("{count} consoles are open already: close one first"), count=len(self.sessions))
+            self._refuse_full(name)
             session_id = secrets.token_hex(8)
             self.sessions[session_id] = None  # the place is held while the shell starts
+            self.open_on[name] = self.open_on.get(name, 0) + 1
         try:
-            self._same_instance(self.check_open(name), uuid)
+            self._same_instance(self.check_open(name, room=False), uuid)
             console = self.incus.open_console(name, columns, rows)
         except BaseException:
-            with self.lock:
-                self.sessions.pop(session_id, None)
+            self._release(session_id, name)
             raise
         now = self.clock()
         session = Session(id=session_id, name=name, actor=actor, console=console, started=now, last_input=now)
@@ -286,11 +312,18 @@ class ConsoleService:
         except Exception as exc:  # noqa: BLE001
             log.warning("console %s on %s: ending it failed: %s", session.id, session.name, exc)
         finally:
-            with self.lock:
-                self.sessions.pop(session.id, None)
+            self._release(session.id, session.name)
             if session.audit_id is not None:
                 with contextlib.suppress(Exception):
                     self.audit_log.complete(session.audit_id, self._details(session, reason), "closed")
+
+    def _release(self, session_id, name):
+        """The session's places, the one of all consoles and the one of its container."""
+        with self.lock:
+            if self.sessions.pop(session_id, False) is not False:
+                left = self.open_on.pop(name, 1) - 1
+                if left > 0:
+                    self.open_on[name] = left
 
     def stop(self):
         """The service is stopping: every relay ends its session within ``POLL_SECONDS``."""

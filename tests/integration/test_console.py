@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +22,17 @@ import requests
 import websocket
 
 from tests.conftest import INCUS_SOCKET, ROOT, TEST_TAG_PREFIX, incus_cli
+from tests.integration.test_exec_bounds import (
+    DETACHED,
+    ENDING_SECONDS,
+    FORK_LOOP,
+    MORE_DESCRIPTORS,
+    TAGGED,
+    WhileEnding,
+    container_processes,
+    process_count,
+    wait_for_processes,
+)
 
 PROCESSES = "for e in /proc/[0-9]*/environ; do grep -qs INCUS_API_EXEC= $e && echo ${e%/environ}; done; true"
 
@@ -117,6 +129,36 @@ def test_a_link_opens_nothing_on_a_container_made_again_under_its_name(api, app,
     assert page.status_code == 410 and "since been deleted" in page.get_data(as_text=True)
     fresh = api.post(f"/container/{name}/console_token").get_json()["url"]  # a new link opens the new one
     assert app.test_client().get(fresh).status_code == 200
+
+
+def test_at_most_console_per_container_consoles_on_one_container(api, client, app, make_container):
+    """Two real shells open on a container (CONSOLE_PER_CONTAINER's default): a new link answers
+    429, so do an earlier link's page (without spending it), the admin's console page and the
+    admin's WebSocket before its handshake; another container still opens; a place freed, the
+    earlier link opens."""
+    name, other = make_container(wait_for_ip=False), make_container(wait_for_ip=False)
+    consoles = app.extensions["incus_api"].services.console
+    early = api.post(f"/container/{name}/console_token").get_json()["url"]
+    csrf = log_in(client, app)
+    sessions = [consoles.start(name, "admin:test", 80, 24) for _ in range(2)]
+    try:
+        refused = api.post(f"/container/{name}/console_token", headers=ENGLISH)
+        assert refused.status_code == 429, refused.get_json()
+        assert refused.get_json()["message"] == f"2 consoles are open on container {name} already, its limit: close one first"
+        page = app.test_client().get(early, headers={"Accept": "text/html", **ENGLISH})
+        assert page.status_code == 429 and "its limit" in page.get_data(as_text=True)
+        assert client.get(f"/container/{name}/console", headers=ENGLISH).status_code == 429
+        handshake = {"Origin": "http://localhost", "Connection": "Upgrade", "Upgrade": "websocket",
+                     "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", **ENGLISH}
+        socket = client.get(f"/container/{name}/console/ws", headers=handshake)
+        assert socket.status_code == 429 and "its limit" in socket.get_data(as_text=True)
+        assert client.post(f"/container/{other}/console_token", headers={"X-CSRFToken": csrf}).status_code == 200
+        consoles.end(sessions.pop(), "closed")
+        assert app.test_client().get(early).status_code == 200  # the early link was not spent
+    finally:
+        for session in sessions:
+            consoles.end(session, "closed")
+    assert tagged_processes(name) == []
 
 
 # -- served by app.py (gunicorn) -----------------------------------------------------------------
@@ -219,3 +261,33 @@ def test_app_py_serves_8_consoles_while_the_dashboard_answers(service, make_cont
         assert tagged_processes(name) == [], name
     log = service.log.read_text()
     assert log.count(" ended (stopping)") == 7 and log.count(" ended (closed)") == 1, log[-3000:]
+
+
+def test_ending_a_console_that_forked_thousands_of_tagged_processes_is_bounded(app, live_server, make_container):
+    """Typed into a console: 3,000 background children and 300 detached ones carrying its tag.
+    Ending the session takes under 5 s, the service's descriptors stay flat, another container's
+    info keeps answering, and none of the processes is left (issue 18, point 7)."""
+    name, other = make_container(wait_for_ip=False), make_container(wait_for_ip=False)
+    consoles = app.extensions["incus_api"].services.console
+    idle = process_count(name)
+    session = consoles.start(name, "admin:test", 80, 24)
+    drain = threading.Thread(target=lambda: all(iter(session.console.read, b"")), daemon=True)  # what the PTY prints
+    drain.start()
+    session.console.write(f"{FORK_LOOP}\n".encode())
+    wait_for_processes(name, idle + 1 + TAGGED + DETACHED, time.monotonic() + 60)  # the shell, and what it forked
+    with WhileEnding(live_server, other) as watch:
+        time.sleep(0.5)
+        started = time.monotonic()
+        consoles.end(session, "closed")
+        ended = time.monotonic()
+        time.sleep(0.2)
+    before, peak = watch.peak(end=started), watch.peak(started, ended)
+    during = watch.during(started, ended)
+    print(f"\nconsole end with {TAGGED + DETACHED} tagged processes: {ended - started:.2f} s; descriptors: {before} at "
+          f"most before, {peak} at most while it ended; {len(during)} other call(s) meanwhile, slowest "
+          f"{max(seconds for seconds, _ in during):.2f} s")
+    assert ended - started < ENDING_SECONDS
+    assert peak - before < MORE_DESCRIPTORS
+    assert during and all(status == 200 and seconds < 2 for seconds, status in during), during
+    assert tagged_processes(name) == [] and container_processes(name) == []
+    assert consoles.sessions == {}

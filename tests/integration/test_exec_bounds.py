@@ -239,3 +239,108 @@ def test_commands_that_end_before_reading_stdin_succeed_under_load(live_server, 
         results = list(pool.map(run, range(320)))
     failures = [result for result in results if result != (200, 0)]
     assert not failures, failures[:5]
+
+
+# -- ending a session whose tenant forked thousands of tagged processes (issue 18, point 7) ----------
+
+TAGGED, DETACHED = 3000, 300
+# Children of the command (tagged by inheritance and by parentage), then children that left it (a
+# double fork: their parent is the container's init) and are tied to it by the tag they carry.
+FORK_LOOP = (f"i=0; while [ $i -lt {TAGGED} ]; do sleep 1000 & i=$((i+1)); done; "
+             f"i=0; while [ $i -lt {DETACHED} ]; do (sleep 1001 &); i=$((i+1)); done")
+ENDING_SECONDS = 5
+MORE_DESCRIPTORS = 16  # more than were open before the end, at most (the old kill held one per process)
+
+
+def process_count(name):
+    return int(incus_cli("exec", name, "--", "sh", "-c", "ls -d /proc/[0-9]* | wc -l").stdout)
+
+
+def wait_for_processes(name, count, deadline):
+    while (seen := process_count(name)) < count:
+        assert time.monotonic() < deadline, f"{name}: {seen} processes, the fork loop did not reach {count} in time"
+        time.sleep(0.3)
+
+
+class WhileEnding:
+    """Around a session's end, in this process (where the app serves): its open descriptors
+    (``/proc/self/fd``, counted every 2 ms; the Incus client's pool and the server's connections
+    come and go, so the end is compared with the moments before it) and another API call (``GET /container/<other>/info``)
+    made again and again, each answer timed."""
+
+    def __init__(self, live_server, other):
+        self.url = f"{live_server}/container/{other}/info"
+        self.calls = []  # (started, seconds, status)
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        self.counts = []  # (when, descriptors open)
+        self.threads = [threading.Thread(target=self._count, daemon=True), threading.Thread(target=self._call, daemon=True)]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def _count(self):
+        while not self._stop.is_set():
+            self.counts.append((time.monotonic(), len(os.listdir("/proc/self/fd"))))
+            time.sleep(0.002)
+
+    def _call(self):
+        session = requests.Session()
+        session.trust_env = False
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                status = session.get(self.url, headers=API_HEADERS, timeout=30).status_code
+            except requests.RequestException:
+                status = None
+            self.calls.append((started, time.monotonic() - started, status))
+            time.sleep(0.05)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self.threads:
+            thread.join(35)
+
+    def peak(self, start=0, end=float("inf")):
+        """The most descriptors open at once within ``start``..``end``."""
+        return max(count for when, count in self.counts if start <= when <= end)
+
+    def during(self, start, end):
+        """The calls that were in flight at some moment of ``start``..``end``."""
+        return [(seconds, status) for started, seconds, status in self.calls if started < end and started + seconds > start]
+
+
+@pytest.mark.parametrize("app_overrides", [{"EXEC_TIMEOUT": 15}], indirect=True)
+def test_ending_an_exec_that_forked_thousands_of_tagged_processes_is_bounded(app, live_server, make_container):
+    """The command forks 3,000 children and 300 detached ones carrying its tag, then waits; its
+    deadline ends it. The end takes under 5 s, the service's descriptors stay flat, another
+    container's info keeps answering, and none of the processes is left."""
+    timeout = app.config["EXEC_TIMEOUT"]
+    name, other = make_container(wait_for_ip=False), make_container(wait_for_ip=False)
+    idle = process_count(name)
+    answer = {}
+
+    def run():
+        answer["started"] = time.monotonic()
+        answer["response"] = requests.post(f"{live_server}/container/{name}/exec", data={"command": f'sh -c "{FORK_LOOP}; sleep 1000"'},
+                                           headers={**API_HEADERS, "Accept-Language": "en"}, timeout=120)
+        answer["ended"] = time.monotonic()
+
+    with WhileEnding(live_server, other) as watch:
+        thread = threading.Thread(target=run)
+        thread.start()
+        wait_for_processes(name, idle + TAGGED + DETACHED, time.monotonic() + timeout - 1)
+        thread.join(120)
+    response, deadline = answer["response"], answer["started"] + timeout
+    ending = answer["ended"] - deadline
+    during = watch.during(deadline, answer["ended"])
+    before, peak = watch.peak(end=deadline), watch.peak(deadline, answer["ended"])
+    print(f"\nexec end with {TAGGED + DETACHED} tagged processes: {ending:.2f} s after the deadline; descriptors: "
+          f"{before} at most before, {peak} at most while it ended; {len(during)} other call(s) meanwhile, slowest "
+          f"{max(seconds for seconds, _ in during):.2f} s")
+    assert response.status_code == 504 and "did not finish within" in response.json()["message"]
+    assert ending < ENDING_SECONDS
+    assert peak - before < MORE_DESCRIPTORS
+    assert during and all(status == 200 and seconds < 2 for seconds, status in during), during
+    assert container_processes(name) == []

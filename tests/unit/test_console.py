@@ -207,3 +207,72 @@ def test_the_incus_exec_request_is_an_interactive_login_shell_with_the_kill_tag(
     assert "bash -l" in body["command"][-1] and "sh -l" in body["command"][-1]
     assert json.loads(incus_console.resize_message(120, 40)) == {
         "command": "window-resize", "args": {"width": "120", "height": "40"}}
+
+
+# -- CONSOLE_PER_CONTAINER (issue 18) -----------------------------------------------------------------
+
+@pytest.fixture
+def roomy(parts):
+    """The same parts with 16 consoles on the host, 2 (the default) per container."""
+    service, db, clock, incus, suspensions = parts
+    incus.add("web2")
+    service = ConsoleService(incus=incus, db=db, suspensions=suspensions, audit_log=service.audit_log,
+                             config={"CONSOLE_IDLE_TIMEOUT": 900}, clock=clock)
+    assert service.per_container == 2 and service.max_sessions == 16
+    return service, incus
+
+
+def test_at_most_two_consoles_on_one_container(roomy):
+    service, incus = roomy
+    first, _second = service.start("web1", "admin:a", 80, 24), service.start("web1", "token:abc", 80, 24)
+    with pytest.raises(TooManyRequests) as refused:
+        service.start("web1", "admin:a", 80, 24)
+    assert refused.value.http_status == 429 and refused.value.params == {"count": 2, "name": "web1"}
+    assert "web1" in refused.value.to_dict()["message"]
+    assert service.start("web2", "admin:a", 80, 24).name == "web2"  # the limit is per container
+    service.end(first, "closed")
+    assert service.start("web1", "admin:a", 80, 24).name == "web1"  # a place freed
+    assert len(incus.consoles) == 4
+
+
+def test_a_full_container_refuses_links_and_keeps_the_unspent_ones(roomy):
+    """The link is refused when made; one made before is refused on opening without being spent,
+    and a ticket taken before is refused and kept: both open once a place is free."""
+    service, _incus = roomy
+    early = service.create_token("web1")[0]
+    _name, ticket, _id = service.redeem(service.create_token("web1")[0])
+    sessions = [service.start("web1", "admin:a", 80, 24) for _ in range(2)]
+    with pytest.raises(TooManyRequests):
+        service.create_token("web1")
+    with pytest.raises(TooManyRequests):
+        service.redeem(early)
+    with pytest.raises(TooManyRequests):
+        service.check_open("web1")  # what the admin's console page and the WebSocket's guard ask
+    with pytest.raises(TooManyRequests):
+        service.take_ticket(ticket)
+    service.check_open("web2")
+    service.end(sessions[0], "closed")
+    assert service.redeem(early)[0] == "web1"
+    assert service.take_ticket(ticket)[0] == "web1"
+
+
+def test_a_console_that_fails_to_start_gives_its_place_back(roomy):
+    service, incus = roomy
+    service.start("web1", "admin:a", 80, 24)
+    incus.change_state("web1", "stop", force=True)
+    for _ in range(3):
+        with pytest.raises(Conflict):
+            service.start("web1", "admin:a", 80, 24)
+    assert service.open_on == {"web1": 1}
+    incus.change_state("web1", "start")
+    service.start("web1", "admin:a", 80, 24)
+    assert service.open_on == {"web1": 2}
+    service.end_all()
+    assert service.open_on == {} and service.sessions == {}
+
+
+def test_console_per_container_is_a_setting():
+    from incus_api.config import load_config
+
+    assert load_config(environ={})["CONSOLE_PER_CONTAINER"] == 2
+    assert load_config(environ={"CONSOLE_PER_CONTAINER": "5"})["CONSOLE_PER_CONTAINER"] == 5

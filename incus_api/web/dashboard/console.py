@@ -61,7 +61,8 @@ def same_origin():
 
 @bp.before_request
 def guard_console_sockets():
-    """Before the handshake: the Origin, then the admin's session or the page's ticket."""
+    """Before the handshake: the Origin, then the admin's session or the page's ticket, and a
+    console place left on the container (429: ``CONSOLE_PER_CONTAINER``)."""
     if request.endpoint not in SOCKET_ENDPOINTS:
         return
     if not same_origin():
@@ -70,7 +71,8 @@ def guard_console_sockets():
         if not current_user.is_authenticated:
             raise Unauthorized(N_("Authentication required"))
         g.console_grant = (container_name(request.view_args["name"]), actor(), None)
-    else:
+        services().console.check_room(g.console_grant[0])  # 429 before the handshake
+    else:  # take_ticket answers 429 too, and keeps the ticket then
         g.console_grant = services().console.take_ticket(request.view_args["ticket"])
 
 
