@@ -1,3 +1,3 @@
 """The host itself, read from ``/proc`` and its files: listening sockets (``sockets``), the
-bridge's dnsmasq leases (``leases``), the default route (``route``) and kernel modules
-(``kernel_modules``). No Flask, no other adapter."""
+bridge's dnsmasq leases (``leases``), the default route (``route``), kernel modules
+(``kernel_modules``) and what the containers' veths delivered (``links``). No Flask, no other adapter."""

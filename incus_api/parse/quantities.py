@@ -101,3 +101,13 @@ def incus_size(text):
         return None
     unit = SIZE_UNITS.get(match.group(2).lower()) or ({"b": ("B", 1)}.get(match.group(2).lower()))
     return int(match.group(1)) * unit[1] if unit else None
+
+
+def incus_rate(text):
+    """A NIC rate as Incus stores it (``10Mbit``) in bit/s; None when unset or not in a form this
+    parser knows."""
+    match = re.fullmatch(r"([0-9]{1,15})([A-Za-z]{3,4})", str(text or "").strip(), re.ASCII)
+    if not match:
+        return None
+    unit = {**RATE_UNITS, "bit": ("bit", 1)}.get(match.group(2).lower())
+    return int(match.group(1)) * unit[1] if unit else None

@@ -48,7 +48,8 @@ class Lifecycle:
     def suspend(self, name, reason="billing"):
         """Mark it suspended, then stop it (forced after the graceful timeout): ``(status,
         already)``. The mark comes first so that nothing can start it in between; when the stop
-        fails, the mark is taken back. Its forwards stay in the DB and the kernel; they reach a
+        fails, the mark is taken back. A container marked already is stopped again when something
+        started it behind the service's back. Its forwards stay in the DB and the kernel; they reach a
         stopped container, i.e. nothing. ``reason`` 'traffic' is the quota's suspension; a billing
         suspend of a container suspended for traffic makes it a billing one (a traffic reset
         then leaves it suspended)."""
@@ -57,7 +58,11 @@ class Lifecycle:
             if self.suspensions.is_suspended(name, instance):
                 if reason == "billing" and self.suspensions.reason(name) != "billing":
                     self.suspensions.mark(name, instance_uuid(instance), reason)
-                return instance.get("status"), True
+                if instance.get("status") == "Stopped":
+                    return instance.get("status"), True
+                # marked, yet running: started behind the service's back (incus start); stopped again
+                status, _ = self.power.stop(name)
+                return status, False
             self.suspensions.mark(name, instance_uuid(instance), reason)
             try:
                 status, _ = self.power.stop(name)
@@ -74,8 +79,8 @@ class Lifecycle:
             instance = self.incus.instance_config(name)
             was_suspended = self.suspensions.is_suspended(name, instance)
             reason = self.suspensions.reason(name)
-            if was_suspended and reason == "traffic":
-                self._refuse_while_over_quota(name)
+            if was_suspended:
+                self._refuse_while_over_quota(name, reason)
             self.suspensions.clear(name)
             try:
                 status, already = self.power.start(name)
@@ -85,12 +90,15 @@ class Lifecycle:
                 raise
             return status, already and not was_suspended
 
-    def _refuse_while_over_quota(self, name):
+    def _refuse_while_over_quota(self, name, reason):
         """409 for an unsuspend of a traffic suspension while the period's use is still over the
         quota: it would run unlimited until the reset day. A reset, a larger quota or the next
-        period lift it (the traffic service unsuspends it then)."""
+        period lift it (the traffic service unsuspends it then). So too for a billing suspension
+        of a container its quota suspended (the next pass would suspend it again)."""
         summary = self.traffic.summary(name) if self.traffic is not None else None
-        if summary is not None and summary["over_quota"]:
+        if summary is None or not (reason == "traffic" or summary["enforced"] == "suspend"):
+            return
+        if summary["over_quota"]:
             raise Conflict(
                 N_("Container {name} used up its traffic quota ({counted} of {quota} bytes this period): unsuspend is "
                    "refused until its traffic is reset (POST /container/{name}/traffic/reset), its quota is raised, "

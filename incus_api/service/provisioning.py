@@ -210,13 +210,18 @@ class Provisioner:
 
     def change_plan(self, name, plan, traffic_plan):
         """``/container/<name>/limits``: the limits and the traffic plan fields given, checked
-        before anything changes; ``(limits as Incus holds them, traffic usage or None)``."""
+        before anything changes; ``(limits as Incus holds them, traffic usage or None)``. A
+        throttled container's NIC keeps the throttle's rates: ``ingress``/``egress`` given then
+        are the rates its end puts back (a plan change never lifts a throttle)."""
         if not plan.given(LIMIT_FIELDS) and not traffic_plan.given():
             raise BadInput(N_("Give at least one limit to change: {fields}"),
                            fields=", ".join([*LIMIT_FIELDS, "traffic_quota", "traffic_reset_day",
                                              "traffic_direction", "traffic_action"]))
         if traffic_plan.given():
             self.traffic.check_change(name, traffic_plan)  # 404 or 409 before anything changes
+        if plan.given(LIMIT_FIELDS):
+            self.limits.check_traffic_control(plan)  # 409 before the rates are kept
+            plan = self.traffic.hold_rates(name, plan)  # a throttle keeps the NIC; its end puts the rates on
         if plan.given(LIMIT_FIELDS):
             limits = self.limits.apply(name, plan)
         else:

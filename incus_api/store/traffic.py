@@ -15,10 +15,12 @@ def planned_names(db):
     return {row[0] for row in db.execute("SELECT container_name FROM traffic_plans").fetchall()}
 
 
-def unenforced_with_quota(db):
-    """Names of the plans with a quota that nothing enforces now."""
+def with_quota_or_enforced(db):
+    """Names of the plans with a quota, and of those with an action in force (a quota removed
+    since: the action is undone at the next check)."""
     return [row[0] for row in db.execute(
-        "SELECT container_name FROM traffic_plans WHERE quota_bytes IS NOT NULL AND enforced IS NULL").fetchall()]
+        "SELECT container_name FROM traffic_plans WHERE quota_bytes IS NOT NULL OR enforced IS NOT NULL "
+        "ORDER BY container_name").fetchall()]
 
 
 def new_plan(db, name, quota, reset_day, direction, action, period_start):
@@ -54,6 +56,21 @@ def set_enforced(db, name, action, at, saved_limits):
                (action, at, saved_limits, name))
 
 
+def save_rates(db, name, saved_limits):
+    """The NIC rates to put back when ``name``'s throttle ends (``saved_limits``, JSON), only while
+    it is throttled: whether it was."""
+    return db.execute("UPDATE traffic_plans SET saved_limits = ? WHERE container_name = ? AND enforced = 'throttle'",
+                      (saved_limits, name)).rowcount == 1
+
+
+def clear_throttle(db, name, saved_limits):
+    """End ``name``'s throttle whose rates to put back are still ``saved_limits``: whether it did
+    (not when a plan change gave other rates meanwhile)."""
+    return db.execute("UPDATE traffic_plans SET enforced = NULL, enforced_at = NULL, saved_limits = NULL "
+                      "WHERE container_name = ? AND enforced = 'throttle' AND saved_limits IS ?",
+                      (name, saved_limits)).rowcount == 1
+
+
 def clear_enforced(db, name):
     db.execute("UPDATE traffic_plans SET enforced = NULL, enforced_at = NULL, saved_limits = NULL "
                "WHERE container_name = ?", (name,))
@@ -75,10 +92,14 @@ def counters(db):
     return {row["container_name"]: row for row in db.execute("SELECT * FROM traffic_counters").fetchall()}
 
 
-def save_counter(db, name, epoch, rx, tx):
-    db.execute("""INSERT INTO traffic_counters (container_name, epoch, rx_seen, tx_seen) VALUES (?, ?, ?, ?)
+def save_counter(db, name, epoch, rx, tx, veth=None, veth_tx=None):
+    """The counters' values of this pass, and the container's veth (its key and tx_bytes, None
+    when it has none) then."""
+    db.execute("""INSERT INTO traffic_counters (container_name, epoch, rx_seen, tx_seen, veth, veth_tx_seen)
+                  VALUES (?, ?, ?, ?, ?, ?)
                   ON CONFLICT(container_name) DO UPDATE SET epoch = excluded.epoch, rx_seen = excluded.rx_seen,
-                    tx_seen = excluded.tx_seen""", (name, epoch, rx, tx))
+                    tx_seen = excluded.tx_seen, veth = excluded.veth, veth_tx_seen = excluded.veth_tx_seen""",
+               (name, epoch, rx, tx, veth, veth_tx))
 
 
 def drop_counters(db, names):

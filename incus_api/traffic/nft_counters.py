@@ -22,6 +22,8 @@ a forward (DNAT happens before the forward hook, so their packets carry the cont
 Traffic between containers stays on the bridge (never forwarded), and traffic with the host's
 own services (DNS, DHCP) goes through input/output, not forward. The chain runs after the filter
 tables (priority filter + 10), so what a firewall drops is not counted; it never drops anything.
+A received packet is counted before it reaches the container: the sampler caps what it bills as
+received by what the container's veth delivered (``service/traffic/sampler.py``).
 
 ``epoch`` names the kernel's copy of the counters (the boot and the table's handle): when it
 changes (a reboot, ``nft flush ruleset``, the table deleted), every counter started again at zero.

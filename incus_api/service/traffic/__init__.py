@@ -2,7 +2,7 @@
 held against each container's quota (``quotas``) and reported (``reports``). ``TrafficService``
 is what the rest of the service calls: a plan made, changed, reset or forgotten, its use read,
 a pass run."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...exceptions import BadInput
 from ...i18n import N_
@@ -82,6 +82,14 @@ class TrafficService:
         table.change_plan(self.db, name, *changes.values())
         self.quotas.enforce(name, rolled=False)
         return self.usage(name)
+
+    def hold_rates(self, name, plan):
+        """``plan`` (a ``plans.Plan``) as it may change ``name``'s NIC now: while a throttle holds,
+        its ``ingress``/``egress`` are kept as the rates the throttle's end puts back, and left out."""
+        rates = {field: getattr(plan, field).text for field in ("ingress", "egress") if getattr(plan, field) is not None}
+        if rates and self.quotas.hold_rates(name, rates):
+            return replace(plan, ingress=None, egress=None)
+        return plan
 
     def _plan_row(self, name):
         """``name``'s plan row, made with the defaults (reset on the day it was created) when the

@@ -19,7 +19,9 @@ from . import bp, services, success
            "on a pool whose driver enforces a size (400 naming the pool and driver otherwise); `ingress`/`egress` "
            "and `traffic_action=throttle` need the kernel's traffic-control modules (409 naming the missing ones). "
            "A new quota is held against this period's use at once: a larger one lifts a throttle or a suspension "
-           "for traffic. The answer holds every limit as Incus now has it (null: not set)."))
+           "for traffic. While a traffic throttle holds, `ingress`/`egress` are kept for its end (a reset, a larger "
+           "quota, the next period) and the NIC keeps the throttle's rate. The answer holds every limit as Incus now has "
+           "it (null: not set)."))
 def set_limits(name, traffic_quota, traffic_reset_day, traffic_direction, traffic_action, **plan_values):
     traffic = TrafficPlan(quota=traffic_quota, reset_day=traffic_reset_day, direction=traffic_direction,
                           action=traffic_action)
