@@ -78,7 +78,7 @@ def nat_sync():
     click.echo(
         f"NAT sync: added {report.added or 'none'}, removed {report.removed or 'none'}, "
         f"re-addressed {readdressed or 'none'}, NICs guarded {report.guarded or 'none'}, "
-        f"FORWARD accept written in {report.forward_accept or 'none'}"
+        f"FORWARD accept written in {report.forward_accept or 'none'}, orphaned {report.orphaned or 'none'}"
     )
 
 

@@ -35,4 +35,8 @@ RULE = {"type": "object", "properties": {
     "container_port_end": {"type": "integer"}, "protocol": {"type": "string", "enum": list(PROTOCOLS)},
     "container_ip": {"type": "string"}, "ip_at_creation": {"type": ["string", "null"]},
     "created_at": {"type": "string"},
+    "orphaned": {"type": "boolean", "description": (
+        "Its container was deleted outside this service (or made again under its name): the rule forwards "
+        "nothing, is never applied to another container, and keeps its host ports until it is deleted")},
+    "orphaned_at": {"type": ["string", "null"], "description": "When a sync found its container gone"},
 }}

@@ -127,14 +127,11 @@ class BridgeAddresses:
         return assigned_ipv4(instance, network, by_hwaddr)
 
     def addresses_of(self, names):
-        """``{name: (instance, address)}`` for the named containers that have an assigned address
-        now: two requests (the instance list and the leases), whatever the number of containers."""
+        """``{name: (instance, address)}`` for each named container Incus lists, ``address`` None
+        when it has none assigned now (a name missing: Incus has no such container). Two requests
+        (the instance list and the leases), whatever the number of containers; an error when
+        Incus cannot answer (never an empty answer in its place)."""
         network = self.network()
         by_hwaddr = ipv4_by_hwaddr(self._leases.get(fresh=True))
-        found = {}
-        for instance in self.incus.instances():
-            if instance["name"] in names:
-                address = assigned_ipv4(instance, network, by_hwaddr)
-                if address:
-                    found[instance["name"]] = (instance, address)
-        return found
+        return {instance["name"]: (instance, assigned_ipv4(instance, network, by_hwaddr))
+                for instance in self.incus.instances() if instance["name"] in names}

@@ -4,6 +4,7 @@ import logging
 
 from ..exceptions import Conflict, IncusError, NotFound
 from ..i18n import N_
+from .suspensions import instance_uuid
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,12 @@ class ContainerService:
         """Delete the container, then its NAT rules, its last known state, its suspended mark and
         its traffic plan. Its kernel rules are out while Incus deletes it and back when that
         fails. No write transaction or lock is held across the Incus calls. The number of NAT
-        rules deleted."""
-        if not self.incus.exists(name):
-            raise NotFound(N_("Container {name} does not exist"), name=name)
+        rules deleted (the orphaned rules of an earlier container of its name stay: see
+        ``nat_sync``)."""
+        try:
+            instance = self.incus.instance_config(name)
+        except NotFound:
+            raise NotFound(N_("Container {name} does not exist"), name=name) from None
         with self.nat_rules.withdrawn(name):
             try:
                 self.incus.change_state(name, "stop", force=True)
@@ -60,7 +64,7 @@ class ContainerService:
                 if "already stopped" not in exc.reason:
                     raise
             self.incus.delete(name)
-        removed = self.nat_rules.delete_all_for(name)
+        removed = self.nat_rules.delete_all_for(name, instance_uuid(instance))
         self.info.forget(name)
         self.suspensions.clear(name)
         if self.traffic is not None:

@@ -74,7 +74,7 @@ class Doctor:
             detail = N_("The iptables command uses {backend}; list this service's rules with: {command}")
         checks.append(Check("iptables_backend", True, detail, params={"backend": backend or "-", "command": LEGACY_LISTING}))
 
-        db_ids = {rule["id"] for rule in self.nat_rules.list_all()}
+        db_ids = {rule["id"] for rule in self.nat_rules.list_live()}  # an orphaned rule is in no kernel
         kernel_ids = [rule_id for rule_id, _ in self.nat_rules.nat.tagged()]
         missing = sorted(db_ids - set(kernel_ids))
         extra = sorted(set(kernel_ids) - db_ids)

@@ -8,6 +8,11 @@ Every change of the forwards (rows and kernel rules) holds ``NatRuleService.lock
 table's lock: the row is committed first, then the kernel written, and the row taken back when
 the kernel refuses. So the SQLite write transaction never waits on the kernel (the xtables lock),
 and a sync, which takes the same lock, never sees a row whose kernel write is still under way.
+
+A rule is bound to the instance it was made for (its Incus ``volatile.uuid``). When that instance
+is gone (deleted outside the service, or made again under its name), a sync orphans the rule
+(``nat_sync``): it leaves the kernel and is nobody's forward, but the row stays, shown with
+``orphaned``, and its host ports stay taken until it is deleted.
 """
 import contextlib
 import logging
@@ -19,6 +24,7 @@ from ..exceptions import BadInput, Conflict, NotFound
 from ..i18n import N_
 from ..nat import Forward
 from ..store import nat_rules as rules_table
+from .suspensions import instance_uuid
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +33,9 @@ FORWARD_CHECK_SECONDS = 60
 
 def rule_dict(row):
     rule = dict(row)
+    rule.pop("instance_uuid", None)
     rule["container_port_end"] = rule["container_port"] + rule["host_port_end"] - rule["host_port"]
+    rule["orphaned"] = rule.get("orphaned_at") is not None
     return rule
 
 
@@ -47,6 +55,7 @@ class NatRuleService:
         self.nic_guard = nic_guard
         self.port_policy = port_policy
         self.lock = threading.Lock()  # the NAT table's: held by every change of rows + kernel rules
+        self.leaving = set()  # containers this service is deleting (see ``withdrawn``); under the lock
         self._forward_checked_at = 0.0
 
     # -- reading ----------------------------------------------------------------------------
@@ -60,13 +69,23 @@ class NatRuleService:
         return row
 
     def list_for(self, container_name):
+        """The container's rules (not the orphaned ones of an earlier container of its name)."""
         return [rule_dict(row) for row in rules_table.of_container(self.db, container_name)]
 
     def list_all(self):
+        """Every rule, orphaned ones included (``orphaned``), oldest first."""
         return [rule_dict(row) for row in rules_table.of_containers(self.db)]
 
+    def list_live(self):
+        """Every rule that should be in the kernel (not orphaned)."""
+        return [rule_dict(row) for row in rules_table.of_containers(self.db, live=True)]
+
+    def orphaned(self):
+        """The orphaned rules, oldest first: their containers are gone; their ports stay taken."""
+        return [rule_dict(row) for row in rules_table.orphaned(self.db)]
+
     def counts(self):
-        """``{container: number of its rules}``."""
+        """``{container: number of its rules}`` (orphaned ones not counted)."""
         return rules_table.counts(self.db)
 
     def has_rules(self, container_name):
@@ -98,9 +117,9 @@ class NatRuleService:
                     overlapping = rules_table.overlapping(conn, protocol, host_port, host_port_end)
                     if overlapping is not None:
                         return self._same_or_conflict(overlapping, container_name, host_port, host_port_end,
-                                                      container_port)
+                                                      container_port, instance_uuid(instance))
                     rule_id = rules_table.insert(conn, container_name, host_port, host_port_end, container_port,
-                                                 protocol, container_ip)
+                                                 protocol, container_ip, instance_uuid(instance))
             except sqlite3.IntegrityError as exc:
                 raise Conflict(N_("Host port {host_port}/{protocol} is already forwarded"), host_port=host_port,
                                protocol=protocol) from exc
@@ -149,7 +168,8 @@ class NatRuleService:
                                 self._same_or_conflict(overlapping, None, host_port, host_port_end, container_port)
                             trying = (host_port, protocol)
                             rule_id = rules_table.insert(conn, container_name, host_port, host_port_end,
-                                                         container_port, protocol, container_ip)
+                                                         container_port, protocol, container_ip,
+                                                         instance_uuid(instance))
                             forwards.append(Forward(rule_id, protocol, host_port, container_ip, container_port,
                                                     host_port_end))
             except sqlite3.IntegrityError as exc:
@@ -172,12 +192,20 @@ class NatRuleService:
             raise
 
     @staticmethod
-    def _same_or_conflict(existing, container_name, host_port, host_port_end, container_port):
+    def _same_or_conflict(existing, container_name, host_port, host_port_end, container_port, uuid=None):
         same = (existing["container_name"], existing["host_port"], existing["host_port_end"], existing["container_port"])
-        if same == (container_name, host_port, host_port_end, container_port):
+        same_instance = None in (uuid, existing["instance_uuid"]) or uuid == existing["instance_uuid"]
+        if same == (container_name, host_port, host_port_end, container_port) and same_instance \
+                and existing["orphaned_at"] is None:
             return rule_dict(existing), False
         rule = rule_dict(existing)
         ports = str(rule["host_port"]) if rule["host_port"] == rule["host_port_end"] else f"{rule['host_port']}-{rule['host_port_end']}"
+        if rule["orphaned"]:
+            raise Conflict(
+                N_("Host port {ports}/{protocol} is held by orphaned rule {rule_id}: its container {container} was "
+                   "deleted outside this service. Delete that rule to free the port"),
+                ports=ports, protocol=rule["protocol"], container=rule["container_name"], rule_id=rule["id"],
+            )
         raise Conflict(
             N_("Host port {ports}/{protocol} is already forwarded to {container}:{container_port} (rule {rule_id})"),
             ports=ports, protocol=rule["protocol"], container=rule["container_name"],
@@ -211,7 +239,8 @@ class NatRuleService:
     # -- delete -----------------------------------------------------------------------------
 
     def delete(self, rule_id):
-        """Remove the kernel rule and the row. Returns ``(rule, kernel_had_it)``."""
+        """Remove the kernel rule and the row (an orphaned one too). Returns ``(rule, kernel_had_it)``;
+        an orphaned rule has none in the kernel."""
         with self.lock:
             row = self.get(rule_id)
             forward = forward_of(row)
@@ -229,14 +258,20 @@ class NatRuleService:
     def withdrawn(self, container_name):
         """The container's kernel rules out for the block (while it is deleted, say); the rows
         stay. When the block raises, the rules are put back, so a failed container delete leaves
-        its forwards working. The NAT lock is held only to take them out and to put them back."""
+        its forwards working. The NAT lock is held only to take them out and to put them back.
+
+        From here until ``delete_all_for`` (or until the block raises) the container is
+        ``leaving``: a sync neither puts its rules back nor orphans them when it finds the
+        container gone: this service is deleting it, and then its rules."""
         with self.lock:
+            self.leaving.add(container_name)
             removed = [forward for forward in map(forward_of, rules_table.of_container(self.db, container_name))
                        if self.nat.remove(forward)]
         try:
             yield
         except BaseException:
             with self.lock:
+                self.leaving.discard(container_name)
                 for forward in removed:
                     try:
                         self.nat.add(forward)
@@ -244,12 +279,16 @@ class NatRuleService:
                         log.exception("could not restore NAT rule %s", forward.rule_id)
             raise
 
-    def delete_all_for(self, container_name):
-        """Delete the container's rows and whatever kernel rules of theirs still stand (a sync may
-        have put back a withdrawn one meanwhile). The rules deleted."""
+    def delete_all_for(self, container_name, uuid=None):
+        """Delete the container's rows (with ``uuid``: those of that instance) and whatever kernel
+        rules of theirs still stand; the orphaned rules of an earlier container of the name stay.
+        The container is no longer ``leaving``. The rules deleted."""
         with self.lock:
-            with self.db.transaction() as conn:
-                rows = rules_table.delete_of_container(conn, container_name)
-            for row in rows:
-                self.nat.remove(forward_of(row))
+            try:
+                with self.db.transaction() as conn:
+                    rows = rules_table.delete_of_container(conn, container_name, uuid)
+                for row in rows:
+                    self.nat.remove(forward_of(row))
+            finally:
+                self.leaving.discard(container_name)
         return [rule_dict(row) for row in rows]

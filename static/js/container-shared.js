@@ -1,5 +1,6 @@
 /* What the container list (containers.js) and the container page (container.js) share: the
-   start/stop/restart/suspend/unsuspend/delete buttons, the image picker and the plan fields. */
+   start/stop/restart/suspend/unsuspend/delete buttons, a NAT rule's delete button (the container's
+   rules on its page, the orphaned rules on the list), the image picker and the plan fields. */
 import { api, confirmDialog, el, notice, onButton, refreshAll, setBusy, t, url } from './common.js';
 
 export function ports(start, end) {
@@ -45,6 +46,21 @@ function containerAction(button) {
         window.location.assign(button.getAttribute('data-after-delete'));
         return;
       }
+      notice(result);
+      return refreshAll();
+    });
+  });
+}
+
+/* A NAT rule's delete button (data-delete-rule: its id; data-rule-label: what the dialog names) */
+export function deleteRule(button) {
+  var id = button.getAttribute('data-delete-rule');
+  var label = button.getAttribute('data-rule-label');
+  return confirmDialog(t('delete_rule_title', { rule: label }), [], t('delete')).then(function (ok) {
+    if (!ok) { return; }
+    setBusy(button, true);
+    return api('DELETE', url('delete_rule', '', id)).then(function (result) {
+      setBusy(button, false);
       notice(result);
       return refreshAll();
     });

@@ -3,7 +3,7 @@
 import {
   afterRefresh, api, confirmDialog, el, notice, onButton, refreshAll, setBusy, showResult, t, url
 } from './common.js';
-import { clearPlan, imagePicker, planFields, setupContainerActions } from './container-shared.js';
+import { clearPlan, deleteRule, imagePicker, planFields, setupContainerActions } from './container-shared.js';
 
 /* The buttons follow the state shown in the overview: a button is offered only in the statuses of
    its data-when (none while Incus is unreachable). */
@@ -15,20 +15,6 @@ function syncActions() {
     tools.setAttribute('data-state', status);
     tools.querySelectorAll('[data-when]').forEach(function (button) {
       button.hidden = !status || button.getAttribute('data-when').split(' ').indexOf(status) < 0;
-    });
-  });
-}
-
-function deleteRule(button) {
-  var id = button.getAttribute('data-delete-rule');
-  var label = button.getAttribute('data-rule-label');
-  return confirmDialog(t('delete_rule_title', { rule: label }), [], t('delete')).then(function (ok) {
-    if (!ok) { return; }
-    setBusy(button, true);
-    return api('DELETE', url('delete_rule', '', id)).then(function (result) {
-      setBusy(button, false);
-      notice(result);
-      return refreshAll();
     });
   });
 }

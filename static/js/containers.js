@@ -4,7 +4,7 @@ import {
   afterRefresh, api, el, isBusy, onButton, refresh, refreshAll, setupCopyButtons, setupRefreshButtons, showResult, t,
   url, urls
 } from './common.js';
-import { clearPlan, imagePicker, planFields, ports, setupContainerActions } from './container-shared.js';
+import { clearPlan, deleteRule, imagePicker, planFields, ports, setupContainerActions } from './container-shared.js';
 
 /* Search (name or IPv4) and sort, in the browser over the rendered rows, kept across the list's
    refreshes (the state lives on the region's attributes). */
@@ -175,6 +175,7 @@ setupContainerActions();
 setupRefreshButtons();
 setupCopyButtons();  /* the connection details' copy button */
 onButton('data-sort', sortBy);
+onButton('data-delete-rule', deleteRule);  /* the orphaned NAT rules under the list */
 
 document.querySelectorAll('[data-create-form]').forEach(setupCreate);
 document.querySelectorAll('[data-auto-refresh]').forEach(autoRefresh);

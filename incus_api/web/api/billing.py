@@ -40,7 +40,11 @@ def list_containers(status, q):
 
 @route(bp, "GET", "/nat_rules", "Every NAT rule on the host", [],
        answer={"rules": {"type": "array", "items": RULE}, "count": {"type": "integer"}}, errors=(401,),
-       description="From the database, the source of truth the kernel's rules follow; oldest first.")
+       description=(
+    "From the database, the source of truth the kernel's rules follow; oldest first. Orphaned rules too "
+    "(`orphaned: true`): within one NAT_SYNC_INTERVAL of a container vanishing outside this service (`incus "
+    "delete`, or deleted and made again under its name) its rules leave the kernel and are kept here, their "
+    "host ports still taken, until deleted (`DELETE /container/nat_rule/{rule_id}`)."))
 def list_all_nat_rules():
     rules = services().provisioning.all_rules()
     return success(_("%(count)d NAT rule(s)", count=len(rules)), rules=rules, count=len(rules))

@@ -20,7 +20,8 @@ from . import bp, services, success
     Param("protocol", ports.protocol, {"type": "string", "enum": list(ports.PROTOCOLS)}, required=True),
 ], answer={"rule_id": {"type": "integer"}, "rule": RULE}, errors=(400, 401, 404, 409, 413, 500, 503), description=(
     "`status` is `warning` when exactly this rule existed. 409 for a port that is reserved (22, 53, 67, "
-    "RESERVED_PORTS, the service's own), already forwarded, or listened on by a host program."))
+    "RESERVED_PORTS, the service's own), already forwarded, held by an orphaned rule, or listened on by a host "
+    "program."))
 def add_nat_rule(name, host_port, container_port, protocol):
     host_start, host_end, container_start = ports.forward_ports(host_port, container_port)
     rule, created = services().nat_rules.add(name, host_start, container_start, protocol, host_port_end=host_end)
@@ -44,7 +45,8 @@ def port_text(start, end):
 
 
 @route(bp, "GET", "/container/<name>/nat_rules", "The container's NAT rules", [NAME],
-       answer={"rules": {"type": "array", "items": RULE}}, errors=(400, 401))
+       answer={"rules": {"type": "array", "items": RULE}}, errors=(400, 401), description=(
+    "Not the orphaned rules of an earlier container of that name (`GET /nat_rules` lists those)."))
 def list_nat_rules(name):
     rules = services().nat_rules.list_for(name)
     return success(_("%(count)d NAT rule(s)", count=len(rules)), rules=rules)
@@ -54,10 +56,11 @@ def list_nat_rules(name):
     Param("rule_id", int, {"type": "integer", "minimum": 1, "maximum": ROUTE_ID_MAX}, where="path",
           required=True, description=f"ASCII digits, at most {ROUTE_ID_DIGITS}; anything else matches no route (404)"),
 ], answer={"rule": RULE}, errors=(401, 404, 500),
-    description="`status` is `warning` when the kernel had already lost the rule.")
+    description="Orphaned rules too (their host ports are free again). `status` is `warning` when the kernel had "
+                "already lost a rule that was not orphaned.")
 def delete_nat_rule(rule_id):
     rule, kernel_had_it = services().nat_rules.delete(rule_id)
-    if not kernel_had_it:
+    if not kernel_had_it and not rule["orphaned"]:  # an orphaned rule is in no kernel
         return jsonify({
             "status": "warning",
             "message": _("NAT rule %(id)d deleted; it was already missing from iptables", id=rule_id),

@@ -135,16 +135,18 @@ def index():
     problems = [check for check in diagnostics(max_age=DIAGNOSTICS_MAX_AGE) if not check["ok"]] if live else []
     return render_template("containers.html", rows=rows, live=live, images=images, images_error=images_error,
                            problems=problems, suspended=services().lifecycle.suspended_names(),
-                           traffic=services().traffic.summaries())
+                           traffic=services().traffic.summaries(), orphaned=services().nat_rules.orphaned())
 
 
 @bp.get("/containers/rows")
 @login_required
 def container_rows():
-    """The table body and the Incus banner, for refreshing the list without a reload."""
+    """The table body, the Incus banner and the orphaned NAT rules, for refreshing the list
+    without a reload."""
     rows, live = services().info.list_all()
     return render_template("_container_rows.html", rows=rows, live=live,
-                           suspended=services().lifecycle.suspended_names(), traffic=services().traffic.summaries())
+                           suspended=services().lifecycle.suspended_names(), traffic=services().traffic.summaries(),
+                           orphaned=services().nat_rules.orphaned())
 
 
 @bp.get("/containers/<name>")
