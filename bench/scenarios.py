@@ -4,7 +4,8 @@
   (``ensure_containers``, reused between runs) and ``cleanup``;
 - ``Run``: one N's measurements, in this order (``--only`` picks steps by these names): info+exec,
   dashboard, nat, nat with filler, start/stop, create/delete, create with a plan, GET /containers,
-  traffic (with add NAT rule under the traffic counters); then the memory at rest and 16
+  traffic (with the traffic history's fold, and add NAT rule under the traffic counters); then the
+  memory at rest and 16
   concurrent clients (``--clients``) calling info and exec, through the service and at the floor.
 """
 import concurrent.futures
@@ -16,12 +17,14 @@ import statistics
 import subprocess
 import threading
 import time
+from datetime import timedelta
 
 from floor import BENCH_TAG, ROOT, RawNat, batch_add, remove_bench_rules
 from report import log, make_row, memory_row, summary
 from service import TRAFFIC_INTERVAL, ApiClient, Dashboard, TrafficSampler, cpu_seconds
 
 from incus_api.nat import Forward  # after floor, which puts the repository root on sys.path
+from incus_api.traffic import periods
 
 NAME = re.compile(r"bench-(\d+)")
 TMP_PREFIX = "bench-tmp-"
@@ -362,6 +365,7 @@ class Run:
         try:
             self.measure_sampling_pass(sampler)
             self.measure_traffic_reads()
+            self.measure_history_fold(sampler)
             self.measure_nat_with_counters(sampler)
         finally:
             sampler.close()
@@ -399,6 +403,33 @@ class Run:
         self.row("GET /container/<name>/traffic (with its days)", samples, note="DB only; no Incus call, so no floor")
         samples = [clock(self.api.traffic) for _ in range(self.iterations(20))]
         self.row(f"GET /traffic ({self.count} containers)", samples, note="DB only; no Incus call, so no floor")
+
+    def measure_history_fold(self, sampler):
+        """The traffic history's fold (the scheduler's hourly job) on the sampler's database: every
+        container has 90 days of hours, and before each pass one more day of hours, old enough to
+        fold, for each of them (the pass after a local midnight: the one that has work)."""
+        traffic = sampler.traffic
+        names = [row[0] for row in traffic.db.query("SELECT container_name FROM traffic_plans")]
+        midnight = periods.local_now().replace(hour=0, minute=0, second=0, microsecond=0)
+
+        def hours_of(first_day, days):
+            start = midnight - timedelta(days=first_day)
+            return [(name, periods.hour_of(start + timedelta(hours=h)), 1000 + h, 2000 + h)
+                    for name in names for h in range(24 * days)]
+
+        conn = sqlite3.connect(traffic.db.path, timeout=30)
+        insert = "INSERT OR REPLACE INTO traffic_hourly (container_name, hour, rx_bytes, tx_bytes) VALUES (?, ?, ?, ?)"
+        with conn:
+            conn.executemany(insert, hours_of(90, 90))
+        samples = []
+        for i in range(self.iterations(10)):
+            with conn:
+                conn.executemany(insert, hours_of(92 + i, 1))
+            samples.append(clock(traffic.fold_history))
+        conn.close()
+        self.row(f"traffic history fold ({len(names)} containers, a day of hours each into days)", samples,
+                 target="<= 250 ms", check=lambda s, r: s["median_ms"] <= 250,
+                 note="DB only (the scheduler's hourly job); no Incus call, so no floor")
 
     def measure_nat_with_counters(self, sampler):
         """add NAT rule with every container's counters in the kernel against the same add with

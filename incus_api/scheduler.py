@@ -1,4 +1,5 @@
-"""The one background thread: periodic jobs (the NAT sync, traffic sampling) run here, one after another.
+"""The one background thread: periodic jobs (the NAT sync, traffic sampling, the traffic history's
+fold) run here, one after another.
 
 A job that raises is logged and runs again at its next time; a slow job delays the others rather
 than overlapping with itself. No Flask.
@@ -25,9 +26,10 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread = None
 
-    def every(self, interval, name, run):
-        """Run ``run()`` every ``interval`` seconds (the first time after one interval)."""
-        self.jobs.append(Job(name, interval, run, due=time.monotonic() + interval))
+    def every(self, interval, name, run, first=None):
+        """Run ``run()`` every ``interval`` seconds (the first time after ``first`` seconds, by
+        default one interval)."""
+        self.jobs.append(Job(name, interval, run, due=time.monotonic() + (interval if first is None else first)))
 
     def start(self):
         if self.jobs and self._thread is None:
@@ -54,8 +56,9 @@ class Scheduler:
 def start_background_work(app):
     """In the server's worker, once the app is built: the NAT rules and the traffic counters back
     into the kernel now (after a reboot it has none), then the periodic jobs (NAT sync, traffic
-    sampling) in the one scheduler thread. Returns the scheduler."""
+    sampling, the traffic history's fold) in the one scheduler thread. Returns the scheduler."""
     from .exceptions import AppError
+    from .service.traffic import history
 
     services = app.extensions["incus_api"].services
     try:
@@ -72,5 +75,7 @@ def start_background_work(app):
         scheduler.every(app.config["NAT_SYNC_INTERVAL"], "nat-sync", services.nat_sync.sync)
     if app.config["TRAFFIC_INTERVAL"] > 0:
         scheduler.every(app.config["TRAFFIC_INTERVAL"], "traffic", services.traffic.sample)
+        scheduler.every(history.FOLD_SECONDS, "traffic-history", services.traffic.fold_history,
+                        first=history.FIRST_FOLD_SECONDS)
     scheduler.start()
     return scheduler

@@ -13,7 +13,9 @@ Locks, in the one order they may be taken (a later one inside an earlier one, ne
    it calls Incus, writes to the kernel or takes a lock.
 
 Incus is called with none of these held but the first; a delete takes the NAT lock only to take
-its kernel rules out and, once Incus is done, to delete its rows.
+its kernel rules out and, once Incus is done, to delete its rows. The traffic history's fold
+(``traffic.history``, a scheduler job, so never beside a sampling pass) takes only 3, one container
+at a time: the sampler adds to the current hour only, never to the old hours it folds.
 """
 from dataclasses import dataclass
 

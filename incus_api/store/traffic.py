@@ -77,9 +77,10 @@ def clear_enforced(db, name):
 
 
 def forget(db, name):
-    """The plan and the history of ``name``."""
+    """The plan and the history of ``name`` (its hours and its folded days)."""
     db.execute("DELETE FROM traffic_plans WHERE container_name = ?", (name,))
     db.execute("DELETE FROM traffic_hourly WHERE container_name = ?", (name,))
+    db.execute("DELETE FROM traffic_daily WHERE container_name = ?", (name,))
 
 
 def hours(db, name, start_hour, end_hour):

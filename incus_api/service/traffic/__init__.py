@@ -9,7 +9,7 @@ from ...i18n import N_
 from ...store import traffic as table
 from ...traffic import periods
 from ...traffic.nft_counters import NftCounters
-from . import reports
+from . import history, reports
 from .quotas import Quotas
 from .sampler import Sampler, default_plans
 
@@ -110,6 +110,11 @@ class TrafficService:
     def track(self, name, address):
         """Count ``name`` at ``address`` from now on (``Sampler.track``)."""
         self.sampler.track(name, address)
+
+    def fold_history(self):
+        """Hours older than 90 days into days, days older than 400 deleted (``history``); the
+        scheduler runs it every hour."""
+        return history.fold(self.db, self.clock())
 
     # -- reports ----------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """A container's traffic this period as the API answers it: the totals against the quota and,
 for one container, each day's."""
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from ...store import traffic as table
+from ...store import traffic_history as history
 from ...traffic import periods
 
 SUMMARY_FIELDS = ("rx_bytes", "tx_bytes", "counted_bytes", "quota_bytes", "percent", "over_quota", "enforced")
@@ -39,11 +39,21 @@ def summary(row, now):
 
 
 def days(db, name, start, end):
-    """Each local day of the period with its totals (the hours' sums)."""
+    """Each local day of the period with its totals: the sums of its hours, or its folded row
+    (``history``: hours older than 90 days are kept as days; such a day counts whole)."""
     totals = {day: [0, 0] for day in periods.days_between(start, end)}
-    for hour in table.hours(db, name, periods.hour_of(start), periods.hour_of(end)):
-        day = periods.parse_hour(hour["hour"]).astimezone(start.tzinfo).date()
+    if not totals:
+        return []
+    first, last = min(totals), max(totals)
+    rows = history.use(db, name, periods.hour_of(start), periods.hour_of(end), first.isoformat(),
+                       (last + timedelta(days=1)).isoformat())
+    for row in rows:
+        moment = row["moment"]
+        if len(moment) == len("YYYY-MM-DD"):  # a folded day
+            day = date.fromisoformat(moment)
+        else:
+            day = periods.parse_hour(moment).astimezone(start.tzinfo).date()
         if day in totals:
-            totals[day][0] += hour["rx_bytes"]
-            totals[day][1] += hour["tx_bytes"]
+            totals[day][0] += row["rx_bytes"]
+            totals[day][1] += row["tx_bytes"]
     return [{"date": day.isoformat(), "rx_bytes": rx, "tx_bytes": tx} for day, (rx, tx) in totals.items()]
