@@ -6,6 +6,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .exceptions import AppError
+from .service.tls import TlsError, fingerprint_lines, tls_files
 
 
 def backend():
@@ -15,7 +16,8 @@ def backend():
 @click.command("init-db")
 @with_appcontext
 def init_db_command():
-    """Apply migrations, create the admin user if missing, print the X-API-Hash."""
+    """Apply migrations, create the admin user if missing, make the self-signed TLS certificate if
+    there is none, print the X-API-Hash and the certificate's fingerprint."""
     db = backend().db
     applied = db.migrate()
     changes = f"migrations {', '.join(map(str, applied))} applied" if applied else "up to date"
@@ -34,6 +36,12 @@ def init_db_command():
     else:
         click.echo(f"admin user: {username} (unchanged)")
     echo_api_hash()
+    try:
+        files = tls_files(current_app.config, current_app.instance_path)
+    except TlsError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in fingerprint_lines(files):
+        click.echo(line)
 
 
 def echo_api_hash():

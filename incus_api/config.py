@@ -41,6 +41,9 @@ ENV_KEYS = (
     "PUBLIC_HOST",
     "TRAFFIC_INTERVAL",
     "TRAFFIC_THROTTLE_RATE",
+    "TLS",
+    "TLS_CERT",
+    "TLS_KEY",
 )
 
 DEFAULTS = {
@@ -86,12 +89,17 @@ DEFAULTS = {
     "TRAFFIC_INTERVAL": 60,
     # The NIC rate (each way) of a container over its traffic quota with traffic_action=throttle.
     "TRAFFIC_THROTTLE_RATE": "1Mbit",
+    # HTTPS (off: plain HTTP, for a TLS proxy on the same host). Without TLS_CERT/TLS_KEY (PEM
+    # files) a self-signed certificate is made under the instance folder (service/tls.py).
+    "TLS": True,
+    "TLS_CERT": "",
+    "TLS_KEY": "",
 }
 
 INT_KEYS = ("PORT", "EXEC_TIMEOUT", "CONSOLE_IDLE_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL", "EXEC_OUTPUT_LIMIT",
             "EXEC_PER_CONTAINER", "CONSOLE_PER_CONTAINER", "AUDIT_KEEP_DAYS", "AUDIT_ANONYMOUS_KEEP",
             "TRAFFIC_INTERVAL")
-BOOL_KEYS = ("ISOLATE_CONTAINERS", "SESSION_COOKIE_SECURE")
+BOOL_KEYS = ("ISOLATE_CONTAINERS", "SESSION_COOKIE_SECURE", "TLS")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 

@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ..config import SettingError
 from ..exceptions import TooManyRequests
 from ..i18n import N_
+from ..service.tls import sends_hsts
 
 # Login attempts per (user name, client address), counted before the password is checked: a
 # short burst, then the window grows (back-off).
@@ -145,6 +146,7 @@ def register_security(app):
     app.extensions["login_limiter"] = LoginLimiter()
     networks = parse_networks(app.config.get("TRUSTED_PROXIES") or "")
     app.wsgi_app = TrustedProxies(app.wsgi_app, networks)
+    hsts = sends_hsts(app.config)
 
     @app.after_request
     def security_headers(response):
@@ -153,7 +155,9 @@ def register_security(app):
         if response.mimetype == "text/html":
             response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
             response.headers.setdefault("X-Frame-Options", "DENY")
-        if request.is_secure:
-            # Over HTTPS (directly or through a trusted proxy): browsers never try plain HTTP again.
+        if request.is_secure and hsts:
+            # Over HTTPS with a real certificate (TLS_CERT, or a trusted proxy's): browsers never
+            # try plain HTTP again. Never for the self-signed one: a browser told HSTS for it
+            # could no longer be told to go on to the dashboard.
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response

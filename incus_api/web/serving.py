@@ -1,59 +1,74 @@
-"""How app.py serves the app: gunicorn, run from Python (a function, so tests start the same server).
+"""How app.py serves the app: a front on the network, gunicorn behind it (a function, so tests
+start the same server).
 
-One worker process with ``THREADS`` threads (gthread): each thread serves one request at a time,
-or one open browser console for as long as it is open (its WebSocket; ``service.console`` lets
-at most ``MAX_SESSIONS`` be open, so the dashboard and the API always keep threads). One process,
-because the console's tickets and sessions, the login limit and the scheduler live in memory.
+- **The front** (``front.Front``, an asyncio loop in a thread of the first process) listens on
+  ``HOST``:``PORT``, ends TLS (``service.tls``: ``TLS_CERT``/``TLS_KEY``, or a self-signed
+  certificate made at start when missing; ``TLS=off``: plain HTTP), reads each request whole
+  within 30 s and only then passes it on, holds the answer for the client, and passes a console's
+  WebSocket through. Slow or stalled clients cost it a few kilobytes, never a thread.
+- **One gunicorn worker process** with ``THREADS`` threads (gthread) behind it, on a unix socket in
+  a private folder: each thread serves one request at a time, or one open browser console for as
+  long as it is open (``service.console`` lets at most ``MAX_SESSIONS`` be open, so the dashboard
+  and the API always keep threads). One process, because the console's tickets and sessions, the
+  login limit and the scheduler live in memory.
 
-What the server does besides (it did the same under waitress before):
+What the server does besides:
 
-- **Bind**: ``HOST``:``PORT`` from the config.
-- **Body limit**: ``BodyLimit`` answers 413 to a body announced larger than the app's
-  ``MAX_CONTENT_LENGTH`` (1 MiB) before the app reads any of it; a chunked body is cut by
-  werkzeug at the same limit. gunicorn's own limits on the request line (4094 bytes), the number
-  of headers (100) and a header's size (8190 bytes) stay at their defaults.
-- **Proxies**: gunicorn trusts no proxy (``forwarded_allow_ips`` empty, no
-  ``secure_scheme_headers``) and passes every ``X-Forwarded-*`` header on; the app's own
-  middleware (``security.TrustedProxies``) applies them for ``TRUSTED_PROXIES`` and drops them for
-  everyone else.
-- **The app is built in the worker** (``WorkerApp``), never in the master, which reads only the
-  settings: no second copy of the app, no SQLite connection or thread across a fork. Background
-  work (the NAT sync, traffic sampling, the scheduler) starts there once the app is built
-  (``post_worker_init``).
+- **Body limit**: the front answers 413 to a body announced (or sent) larger than the app's
+  ``MAX_REQUEST_BYTES`` before reading it; heads are limited to 16 KiB.
+- **Proxies**: the front passes every ``X-Forwarded-*`` header on, and the client's own address in
+  a header of its own (``FrontHeaders`` makes it ``REMOTE_ADDR``); the app's middleware
+  (``security.TrustedProxies``) applies ``X-Forwarded-*`` for ``TRUSTED_PROXIES`` and drops them
+  for everyone else. gunicorn trusts no proxy itself.
+- **The app is built in the worker** (``WorkerApp``), never in the first process, which holds only
+  the settings, the front and gunicorn's master: no second copy of the app, no SQLite connection or
+  thread across a fork. Background work (the NAT sync, traffic sampling, the scheduler) starts
+  there once the app is built (``post_worker_init``).
 - **Stop** (SIGTERM, as systemd sends it): open consoles end within a second (their processes
   in the containers are killed), then the worker finishes within ``GRACEFUL_SECONDS``.
 """
+import os
+import resource
+import shutil
 import signal
+import tempfile
+
+from ..config import DEFAULT_INSTANCE_PATH, MAX_REQUEST_BYTES
+from ..service.tls import fingerprint_lines, tls_files
+from .front import PEER_HEADER, SCHEME_HEADER, Front, listening_socket, tls_context
 
 THREADS = 32
 GRACEFUL_SECONDS = 10
 KEEPALIVE_SECONDS = 5
+PEER_KEY = "HTTP_" + PEER_HEADER.decode().upper().replace("-", "_")
+SCHEME_KEY = "HTTP_" + SCHEME_HEADER.decode().upper().replace("-", "_")
 
 
-class BodyLimit:
-    """WSGI middleware: 413 for a ``Content-Length`` over ``limit``, before the app runs."""
+class FrontHeaders:
+    """WSGI middleware in the worker: the client's address and scheme as the front saw them
+    (``REMOTE_ADDR``, ``wsgi.url_scheme``). Only the front reaches the worker's socket, and it sets
+    both headers on every request."""
 
-    def __init__(self, app, limit):
+    def __init__(self, app):
         self.app = app
-        self.limit = limit
 
     def __call__(self, environ, start_response):
-        length = environ.get("CONTENT_LENGTH") or ""
-        if self.limit and length.isdigit() and int(length) > self.limit:
-            body = b'{"status": "error", "message": "Request too large"}'
-            start_response("413 Request Entity Too Large", [
-                ("Content-Type", "application/json"), ("Content-Length", str(len(body))), ("Connection", "close")])
-            return [body]
+        environ["REMOTE_ADDR"] = environ.pop(PEER_KEY, "")
+        environ["wsgi.url_scheme"] = "https" if environ.pop(SCHEME_KEY, "") == "https" else "http"
         return self.app(environ, start_response)
 
 
-def bind_address(host, port):
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+def gunicorn_options(settings, worker, backend_path, front=None, on_worker_start=None):
+    """gunicorn's settings (see the module's docstring). ``settings``: the config (``LOG_LEVEL``);
+    ``worker``: the ``WorkerApp`` whose app the hooks act on; ``backend_path``: the unix socket
+    the worker listens on; ``front``: started once gunicorn listens."""
 
+    def when_ready(_server):
+        if front is not None:
+            front.start()
 
-def gunicorn_options(settings, worker, on_worker_start=None):
-    """gunicorn's settings (see the module's docstring). ``settings``: the config (``HOST``,
-    ``PORT``, ``LOG_LEVEL``); ``worker``: the ``WorkerApp`` whose app the hooks act on."""
+    def post_fork(_server, _worker):
+        Front.forget_in_child()
 
     def post_worker_init(_worker):
         # The app is loaded now (in this process): its background work, then the SIGTERM hook.
@@ -78,13 +93,14 @@ def gunicorn_options(settings, worker, on_worker_start=None):
         worker.end_consoles()
 
     return {
-        "bind": [bind_address(settings["HOST"], settings["PORT"])],
+        "bind": [f"unix:{backend_path}"],
         "workers": 1,
         "worker_class": "gthread",
         "threads": THREADS,
         "keepalive": KEEPALIVE_SECONDS,
         "graceful_timeout": GRACEFUL_SECONDS,
         "timeout": 120,
+        "umask": 0o077,
         "forwarded_allow_ips": "",
         "secure_scheme_headers": {},
         "control_socket_disable": True,
@@ -92,6 +108,8 @@ def gunicorn_options(settings, worker, on_worker_start=None):
         "errorlog": "-",
         "loglevel": str(settings.get("LOG_LEVEL", "INFO")).lower(),
         "proc_name": "incus-api-web",
+        "when_ready": when_ready,
+        "post_fork": post_fork,
         "post_worker_init": post_worker_init,
         "worker_int": worker_int,
         "worker_exit": worker_exit,
@@ -109,7 +127,7 @@ class WorkerApp:
 
     def wsgi(self):
         self.app = self.create_app()
-        return BodyLimit(self.app, self.app.config["MAX_CONTENT_LENGTH"])
+        return FrontHeaders(self.app)
 
     def consoles(self):
         return self.app.extensions["incus_api"].services.console
@@ -119,13 +137,14 @@ class WorkerApp:
             self.consoles().end_all()
 
 
-def build_server(settings, create_app, on_worker_start=None, **overrides):
-    """A gunicorn application whose worker serves ``create_app()`` (``.run()`` serves until
-    stopped); ``on_worker_start(app)`` runs in the worker once the app is built."""
+def build_server(settings, create_app, backend_path, front=None, on_worker_start=None, **overrides):
+    """A gunicorn application whose worker serves ``create_app()`` on the unix socket
+    ``backend_path`` (``.run()`` serves until stopped); ``on_worker_start(app)`` runs in the worker
+    once the app is built; ``front`` starts once gunicorn listens."""
     from gunicorn.app.base import BaseApplication
 
     worker = WorkerApp(create_app)
-    options = {**gunicorn_options(settings, worker, on_worker_start), **overrides}
+    options = {**gunicorn_options(settings, worker, backend_path, front, on_worker_start), **overrides}
 
     class Server(BaseApplication):
         def load_config(self):
@@ -150,7 +169,34 @@ def limit_malloc_arenas(arenas=2):
         pass
 
 
-def serve(settings, create_app, on_worker_start=None):
-    """Serve until SIGTERM/SIGINT (see ``build_server``)."""
+def descriptor_budget():
+    """Raise this process's descriptor limit to its hard limit; what the front may hold (two
+    descriptors a connection, some kept for everything else)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return max(64, (min(soft, 65536) - 128) // 2)
+
+
+def serve(settings, create_app, on_worker_start=None, instance_path=DEFAULT_INSTANCE_PATH):
+    """Serve until SIGTERM/SIGINT (see the module's docstring)."""
     limit_malloc_arenas()
-    build_server(settings, create_app, on_worker_start).run()
+    files = tls_files(settings, instance_path)
+    for line in fingerprint_lines(files):
+        print(line, flush=True)
+    listener = listening_socket(settings["HOST"], settings["PORT"])
+    folder = tempfile.mkdtemp(prefix="incus-api-web-", dir="/run" if os.access("/run", os.W_OK) else None)
+    backend_path = os.path.join(folder, "worker.sock")
+    front = Front(listener, backend_path, MAX_REQUEST_BYTES,
+                  ssl_context=tls_context(files.cert, files.key) if files.enabled else None,
+                  max_connections=descriptor_budget())
+    try:
+        build_server(settings, create_app, backend_path, front, on_worker_start).run()
+    finally:
+        front.stop()
+        shutil.rmtree(folder, ignore_errors=True)

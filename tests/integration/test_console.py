@@ -2,26 +2,17 @@
 real Incus, and the console served the way app.py serves it (gunicorn in a subprocess, like
 bench/bench.py's service): 8 consoles at once, two on one container, while the dashboard answers;
 SIGTERM ends them all and leaves no process of theirs in the containers."""
-import contextlib
 import hashlib
 import json
-import os
 import re
-import secrets
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-import pytest
-import requests
 import websocket
 
-from tests.conftest import INCUS_SOCKET, ROOT, TEST_TAG_PREFIX, incus_cli
+from tests.conftest import incus_cli
 from tests.integration.test_exec_bounds import (
     DETACHED,
     ENDING_SECONDS,
@@ -163,43 +154,6 @@ def test_at_most_console_per_container_consoles_on_one_container(api, client, ap
 
 # -- served by app.py (gunicorn) -----------------------------------------------------------------
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def service():
-    """app.py in a subprocess: temporary DB and config, known API secret and admin, loopback."""
-    tmp = Path(tempfile.mkdtemp(prefix="incus-api-console-"))
-    (tmp / "config.env").write_text("")
-    port, secret, password = free_port(), "console-test-secret", secrets.token_urlsafe(12)
-    env = {**{k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")},
-           "API_SECRET_KEY": secret, "SECRET_KEY": secrets.token_hex(16), "DATABASE": str(tmp / "db.sqlite3"),
-           "HOST": "127.0.0.1", "PORT": str(port), "INCUS_SOCKET": INCUS_SOCKET, "NAT_SYNC_INTERVAL": "0",
-           "TRAFFIC_INTERVAL": "0", "NAT_TAG_PREFIX": f"{TEST_TAG_PREFIX}-{secrets.token_hex(3)}:",
-           "INCUS_API_CONFIG": str(tmp / "config.env"), "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": password,
-           "LOG_LEVEL": "INFO"}
-    subprocess.run([sys.executable, "init_db.py"], cwd=ROOT, env=env, check=True, capture_output=True)
-    log = open(tmp / "service.log", "wb")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (tmp / "service.log").read_text()
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            break
-        time.sleep(0.1)
-    proc.base, proc.password, proc.log = base, password, tmp / "service.log"
-    proc.api = {"X-API-Hash": hashlib.sha256(secret.encode()).hexdigest()}
-    yield proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    log.close()
-
-
 def read_until(ws, pattern, timeout=15):
     seen, deadline = b"", time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -216,25 +170,21 @@ def read_until(ws, pattern, timeout=15):
 
 def test_app_py_serves_8_consoles_while_the_dashboard_answers(service, make_container):
     names = [make_container(wait_for_ip=False) for _ in range(4)]
-    session = requests.Session()
-    session.trust_env = False
-    login = session.get(service.base + "/login")
-    session.post(service.base + "/login", data={"username": "admin", "password": service.password,
-                                                "csrf_token": csrf_of(login.text)})
+    session = service.login()
     cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
-    ws_base = service.base.replace("http://", "ws://")
+    ws_base = service.base.replace("https://", "wss://")
 
     consoles = []
     for index in range(8):
         name = names[index % 4]  # two consoles on each container
         if index < 4:  # the admin's
             url = f"{ws_base}/container/{name}/console/ws?cols=100&rows=30"
-            consoles.append(websocket.create_connection(url, cookie=cookie, origin=service.base, timeout=15))
+            consoles.append(service.websocket(url, cookie=cookie, origin=service.base, timeout=15))
         else:  # one-time links
-            link = requests.post(f"{service.base}/container/{name}/console_token", headers=service.api, timeout=10)
-            page = requests.get(service.base + link.json()["url"], timeout=10).text
+            link = session.post(f"{service.base}/container/{name}/console_token", headers=service.api, timeout=10)
+            page = session.get(service.base + link.json()["url"], timeout=10).text
             path = re.search(r'data-socket-url="([^"]+)"', page).group(1)
-            consoles.append(websocket.create_connection(ws_base + path + "?cols=90&rows=20", origin=service.base,
+            consoles.append(service.websocket(ws_base + path + "?cols=90&rows=20", origin=service.base,
                                                         timeout=15))
     for index, ws in enumerate(consoles):
         ws.send_binary(f"echo n-$(({index}*7)); sleep 300 &\n".encode())
@@ -244,7 +194,7 @@ def test_app_py_serves_8_consoles_while_the_dashboard_answers(service, make_cont
     started = time.monotonic()
     assert session.get(service.base + "/", timeout=10).status_code == 200  # the dashboard, 8 consoles open
     assert session.get(f"{service.base}/containers/{names[0]}", timeout=10).status_code == 200
-    assert requests.get(service.base + "/containers", headers=service.api, timeout=10).status_code == 200
+    assert service.session().get(service.base + "/containers", headers=service.api, timeout=10).status_code == 200
     assert time.monotonic() - started < 10
     for name in names:
         assert len(tagged_processes(name)) == 4  # two shells, two sleeps

@@ -241,7 +241,7 @@ def test_a_wrong_trusted_proxies_setting_stops_the_service(tmp_path):
                    instance_path=tmp_path)
 
 
-@pytest.mark.parametrize("app_overrides", [{"TRUSTED_PROXIES": "127.0.0.1"}])
+@pytest.mark.parametrize("app_overrides", [{"TRUSTED_PROXIES": "127.0.0.1", "TLS": False}])
 def test_https_at_the_proxy_gives_hsts_and_a_secure_cookie(app, admin):
     client = app.test_client()
     https = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "panel.example.com"}
@@ -252,6 +252,13 @@ def test_https_at_the_proxy_gives_hsts_and_a_secure_cookie(app, admin):
                            data={"username": "admin", "password": PASSWORD, "csrf_token": token})
     assert response.status_code == 302 and "Secure" in response.headers["Set-Cookie"]
     assert "Strict-Transport-Security" not in client.get("/login").headers  # plain HTTP: none
+
+
+@pytest.mark.parametrize("app_overrides", [{"TRUSTED_PROXIES": "127.0.0.1"}])
+def test_no_hsts_under_the_self_signed_certificate(app):
+    """A browser told HSTS for a self-signed certificate could never again be told to go on."""
+    page = app.test_client().get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in page.headers and "Secure" in page.headers["Set-Cookie"]
 
 
 @pytest.mark.parametrize("app_overrides", [{"SESSION_COOKIE_SECURE": True}])

@@ -1,10 +1,15 @@
-"""The real server app.py runs (gunicorn, with the options app.py gives it, in a subprocess as
-app.py runs it): a body over the app's limit is refused before the app reads it, and
-X-Forwarded-* reach the app's own proxy check (gunicorn trusts no proxy itself)."""
+"""The real server app.py runs (the front and gunicorn, with the options app.py gives them, in a
+subprocess as app.py runs it): HTTPS by default with a self-signed certificate made at start, a
+real one from TLS_CERT/TLS_KEY, plain HTTP with TLS=off; a body over the app's limit is refused
+before the app reads it, and X-Forwarded-* reach the app's own proxy check (gunicorn trusts no
+proxy itself)."""
 import contextlib
+import datetime
+import json
 import os
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -12,24 +17,17 @@ import time
 import pytest
 import requests
 
-from incus_api.config import MAX_REQUEST_BYTES
-from incus_api.web.serving import (
-    THREADS,
-    BodyLimit,
-    WorkerApp,
-    bind_address,
-    gunicorn_options,
-)
+from incus_api.web.serving import THREADS, WorkerApp, gunicorn_options
 from tests.conftest import API_HEADERS, API_SECRET, ROOT
 
 SERVER = """
-import sys
+import json, sys
 from incus_api import create_app
 from incus_api.web.serving import serve
 config = {"DATABASE": sys.argv[1], "API_SECRET_KEY": sys.argv[2], "SECRET_KEY": "k",
-          "INCUS_SOCKET": sys.argv[1] + ".none", "TRUSTED_PROXIES": sys.argv[3],
-          "HOST": "127.0.0.1", "PORT": int(sys.argv[4])}
-serve(config, lambda: create_app(config, instance_path=sys.argv[1] + ".instance"))
+          "INCUS_SOCKET": sys.argv[1] + ".none", "HOST": "127.0.0.1", "PORT": int(sys.argv[3]),
+          "TLS": True, "TLS_CERT": "", "TLS_KEY": "", "TRUSTED_PROXIES": "", **json.loads(sys.argv[4])}
+serve(config, lambda: create_app(config, instance_path=sys.argv[1] + ".instance"), instance_path=sys.argv[1] + ".instance")
 """
 
 
@@ -44,24 +42,44 @@ def free_port():
         return sock.getsockname()[1]
 
 
-@contextlib.contextmanager
-def served(tmp_path, trusted=""):
-    """The app under gunicorn in a subprocess; yields ``(base URL, database path)``."""
-    database, port = tmp_path / f"serve{len(trusted)}.sqlite3", free_port()
+class Served:
+    def __init__(self, url, database, output):
+        self.url, self.database, self.output = url, database, output
+        self.cert = str(database) + ".instance/tls/cert.pem"
+
+
+def start(tmp_path, name=None, **config):
+    database, port = tmp_path / f"{name or time.monotonic_ns()}.sqlite3", free_port()
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(database), API_SECRET, trusted, str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = open(tmp_path / f"{database.name}.log", "a+b")  # appended: the test reads it meanwhile
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(database), API_SECRET, str(port), json.dumps(config)],
+                            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    return proc, port, database, output
+
+
+@contextlib.contextmanager
+def served(tmp_path, name=None, **config):
+    """The app under the front and gunicorn in a subprocess (``name``: its database's, the
+    instance folder beside it); yields a ``Served``."""
+    proc, port, database, output = start(tmp_path, name, **config)
+    scheme = "https" if config.get("TLS", True) else "http"
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
+            output.seek(0)
+            assert proc.poll() is None, output.read().decode()
+            with contextlib.suppress(OSError, requests.RequestException):  # the worker answers (not the front's 503)
+                cert = str(database) + ".instance/tls/cert.pem"
+                if requests.get(f"{scheme}://127.0.0.1:{port}/login", timeout=1,
+                                verify=config.get("TLS_CERT") or cert).status_code != 503:
+                    break
             time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", database
+        output.seek(0)
+        yield Served(f"{scheme}://127.0.0.1:{port}", database, output.read().decode())
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        output.close()
 
 
 def audit_rows(database):
@@ -71,53 +89,104 @@ def audit_rows(database):
 
 
 def test_serve_options_carry_the_config(app):
-    options = gunicorn_options(app.config, WorkerApp(lambda: app))
-    assert options["bind"] == [f"{app.config['HOST']}:{app.config['PORT']}"]
+    options = gunicorn_options(app.config, WorkerApp(lambda: app), "/run/x/worker.sock")
+    assert options["bind"] == ["unix:/run/x/worker.sock"] and options["umask"] == 0o077
     assert (options["workers"], options["worker_class"], options["threads"]) == (1, "gthread", THREADS)
     assert THREADS >= 8 + 16  # eight consoles and the dashboard at once
     assert options["forwarded_allow_ips"] == "" and options["secure_scheme_headers"] == {}
-    assert bind_address("::1", 5000) == "[::1]:5000"
 
 
-def test_the_body_limit_answers_before_the_app(app):
-    seen, status = [], []
-    limited = BodyLimit(lambda environ, start: seen.append(environ) or app(environ, start), MAX_REQUEST_BYTES)
-    body = limited({"CONTENT_LENGTH": str(MAX_REQUEST_BYTES + 1)}, lambda line, headers: status.append(line))
-    assert status == ["413 Request Entity Too Large"] and seen == [] and b"too large" in b"".join(body)
-    limited({"CONTENT_LENGTH": "", "REQUEST_METHOD": "GET", "PATH_INFO": "/login", "SERVER_NAME": "x",
-             "SERVER_PORT": "80", "wsgi.url_scheme": "http"}, lambda line, headers: status.append(line))
-    assert len(seen) == 1
-
-
-def raw_request(url, head, body=b""):
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
+def raw_request(served, head, body=b""):
+    host, port = served.url.split("://")[1].split(":")
+    context = ssl.create_default_context(cafile=served.cert)
+    with socket.create_connection((host, int(port)), timeout=10) as plain, \
+            context.wrap_socket(plain, server_hostname=host) as sock:
         sock.sendall(head.encode() + body)
         answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
+        with contextlib.suppress(ConnectionResetError, ssl.SSLError):
+            while chunk := sock.recv(65536):
+                answer += chunk
     return answer.decode("latin-1")
 
 
 def test_bodies_over_and_within_the_limit_and_forwarded_headers(tmp_path):
-    with served(tmp_path) as (url, database):
+    with served(tmp_path) as server:
         size = 2 * 1024 * 1024
         head = (f"POST /container/create HTTP/1.1\r\nHost: localhost\r\nX-API-Hash: {API_HEADERS['X-API-Hash']}\r\n"
                 f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {size}\r\n"
                 "Connection: close\r\n\r\n")
         # Only the headers and a first piece are sent: the answer comes without the rest of the body.
-        answer = raw_request(url, head, b"name=" + b"a" * 1000)
+        answer = raw_request(server, head, b"name=" + b"a" * 1000)
         assert answer.startswith("HTTP/1.1 413"), answer[:200]
-        assert audit_rows(database) == []  # the app never saw the request
+        assert audit_rows(server.database) == []  # the app never saw the request
 
-        response = requests.post(f"{url}/container/create", headers={**API_HEADERS, "X-Forwarded-For": "203.0.113.9"},
-                                 data={"name": "bad name", "image": "busybox", "pad": "x" * 500_000}, timeout=10)
+        response = requests.post(f"{server.url}/container/create", headers={**API_HEADERS, "X-Forwarded-For": "203.0.113.9"},
+                                 data={"name": "bad name", "image": "busybox", "pad": "x" * 500_000}, timeout=10,
+                                 verify=server.cert)
         assert response.status_code == 400 and response.json()["status"] == "error"
-        rows = audit_rows(database)
+        rows = audit_rows(server.database)
         assert [(row["action"], row["client_address"]) for row in rows] == [("api.create_container", "127.0.0.1")]
-    with served(tmp_path, trusted="127.0.0.1") as (url, database):
-        requests.post(f"{url}/container/create", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10)
-        assert [row["client_address"] for row in audit_rows(database)] == ["203.0.113.9"]
+    with served(tmp_path, TRUSTED_PROXIES="127.0.0.1") as server:
+        requests.post(f"{server.url}/container/create", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10,
+                      verify=server.cert)
+        assert [row["client_address"] for row in audit_rows(server.database)] == ["203.0.113.9"]
+
+
+def test_https_by_default_with_a_self_signed_certificate_made_at_start(tmp_path):
+    with served(tmp_path, "kept", PUBLIC_HOST="panel.example.com") as server:
+        from cryptography import x509
+
+        certificate = x509.load_pem_x509_certificate(open(server.cert, "rb").read())
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "panel.example.com" in names.get_values_for_type(x509.DNSName)
+        assert socket.gethostname() in names.get_values_for_type(x509.DNSName)
+        assert "127.0.0.1" in [str(ip) for ip in names.get_values_for_type(x509.IPAddress)]
+        assert certificate.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3000)
+        assert oct(os.stat(server.cert.replace("cert.pem", "key.pem")).st_mode & 0o777) == "0o600"
+        fingerprint = certificate.fingerprint(certificate.signature_hash_algorithm).hex(":").upper()
+        assert f"TLS SHA-256 fingerprint: {fingerprint}" in server.output
+        pin = server.output.split("TLS public key pin (curl --pinnedpubkey): ")[1].split()[0]
+
+        # curl, as the README has it: --cacert, or the pinned key; never -k.
+        for trust in (["--cacert", server.cert], ["--cacert", server.cert, "--pinnedpubkey", pin]):
+            done = subprocess.run(["curl", "-sS", "--noproxy", "*", *trust, "-H", f"X-API-Hash: {API_HEADERS['X-API-Hash']}",
+                                   f"{server.url}/container/x/info", "-o", "/dev/null", "-w", "%{http_code}"],
+                                  capture_output=True, text=True, timeout=20)
+            assert done.stdout in ("404", "503"), done.stderr
+        wrong = subprocess.run(["curl", "-sS", "--noproxy", "*", "--cacert", server.cert, "--pinnedpubkey",
+                                "sha256//" + "A" * 43 + "=", f"{server.url}/login"], capture_output=True, text=True, timeout=20)
+        assert wrong.returncode != 0
+        with pytest.raises(requests.exceptions.SSLError):  # an unknown self-signed certificate is refused
+            requests.get(f"{server.url}/login", timeout=10)
+        login = requests.get(f"{server.url}/login", timeout=10, verify=server.cert)
+        assert login.status_code == 200 and "Strict-Transport-Security" not in login.headers
+        assert "Secure" in login.headers["Set-Cookie"]
+        with pytest.raises(requests.exceptions.ConnectionError):  # plain HTTP to the HTTPS port: nothing served
+            requests.get(server.url.replace("https", "http") + "/login", timeout=10)
+    with served(tmp_path, "kept") as again:  # kept: the same certificate at the next start
+        assert again.cert == server.cert and f"TLS SHA-256 fingerprint: {fingerprint}" in again.output
+
+
+def test_a_given_certificate_is_served_with_hsts_and_tls_off_serves_http(tmp_path):
+    from incus_api.host.certificate import make_self_signed
+
+    cert, key = tmp_path / "real.pem", tmp_path / "real.key"
+    make_self_signed(str(cert), str(key), ["localhost", "127.0.0.1"])
+    with served(tmp_path, TLS_CERT=str(cert), TLS_KEY=str(key)) as server:
+        login = requests.get(f"{server.url}/login", timeout=10, verify=str(cert))
+        assert login.status_code == 200 and login.headers["Strict-Transport-Security"] == "max-age=31536000"
+        assert "from TLS_CERT" in server.output and not os.path.exists(server.cert)
+    with served(tmp_path, TLS=False) as server:
+        login = requests.get(f"{server.url}/login", timeout=10)
+        assert login.status_code == 200 and server.url.startswith("http://")
+        assert "Strict-Transport-Security" not in login.headers and "TLS: off" in server.output
+
+
+def test_a_half_given_certificate_stops_the_service_with_a_clear_message(tmp_path):
+    proc, _port, _database, output = start(tmp_path, TLS_CERT=str(tmp_path / "missing.pem"), TLS_KEY="")
+    assert proc.wait(timeout=20) != 0
+    output.seek(0)
+    assert "TLS_CERT and TLS_KEY go together" in output.read().decode()
 
 
 def test_the_master_reads_its_settings_without_loading_the_app():

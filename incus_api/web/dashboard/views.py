@@ -4,6 +4,8 @@ import time
 from urllib.parse import urlsplit
 
 from flask import (
+    Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -20,6 +22,7 @@ from ...i18n import LANGUAGES
 from ...parse.names import container_name
 from ...service.accounts import MIN_PASSWORD_LENGTH
 from ...service.public_address import public_host
+from ...service.tls import certificate_pem, served_certificate
 from ..auth import User
 from ..errors import _respond
 from ..security import LoginLimited, login_limiter
@@ -204,7 +207,19 @@ def settings():
         base_url=request.host_url.rstrip("/"),
         min_password_length=MIN_PASSWORD_LENGTH,
         checks=diagnostics(),
+        tls=served_certificate(current_app.config, current_app.instance_path),
     )
+
+
+@bp.get("/settings/certificate.pem")
+@login_required
+def certificate():
+    """The certificate the service serves, for ``curl --cacert`` and billing systems."""
+    pem = certificate_pem(current_app.config, current_app.instance_path)
+    if pem is None:
+        abort(404)
+    return Response(pem, mimetype="application/x-pem-file",
+                    headers={"Content-Disposition": "attachment; filename=incus-api-web.pem"})
 
 
 @bp.post("/settings/api-secret")
