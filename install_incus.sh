@@ -179,6 +179,41 @@ initialise() {
     fi
 }
 
+ip_to_int() { local IFS=.; set -- $1; echo $(( ($1 << 24) + ($2 << 16) + ($3 << 8) + $4 )); }
+int_to_ip() { echo "$(( $1 >> 24 & 255 )).$(( $1 >> 16 & 255 )).$(( $1 >> 8 & 255 )).$(( $1 & 255 ))"; }
+
+# The top eighth of the subnet CIDR (at most 256 addresses) as "FIRST-LAST"; nothing for a subnet
+# under 16 addresses. The same as BridgeNetwork.suggested_range in incus_api/service/addresses.py.
+dynamic_range() {
+    local address=${1%/*} prefix=${1#*/} count network size
+    case "$prefix" in ''|*[!0-9]*) return 1 ;; esac
+    [ "$prefix" -le 28 ] || return 1
+    count=$(( 1 << (32 - prefix) ))
+    network=$(( $(ip_to_int "$address") & ~(count - 1) & 0xFFFFFFFF ))
+    size=$(( count / 8 )); [ "$size" -le 256 ] || size=256
+    echo "$(int_to_ip $(( network + count - size )))-$(int_to_ip $(( network + count - 2 )))"
+}
+
+# dnsmasq leases addresses of its own choosing only in the bridge's dynamic range; the service pins
+# every container it sells outside it. Without a range, root in a container can lease every
+# address of the bridge under made-up client addresses (DHCP requests carry any MAC) and stop sales.
+ensure_dynamic_range() {
+    local ranges cidr range
+    ranges=$(incus network get "$BRIDGE" ipv4.dhcp.ranges)
+    if [ -n "$ranges" ]; then
+        log "bridge $BRIDGE: dynamic DHCP range $ranges (sold containers are pinned outside it)"
+        return
+    fi
+    cidr=$(incus network get "$BRIDGE" ipv4.address)
+    if ! range=$(dynamic_range "$cidr"); then
+        log "bridge $BRIDGE ($cidr): no room for a dynamic DHCP range; set ipv4.dhcp.ranges yourself"
+        return
+    fi
+    log "bridge $BRIDGE: dnsmasq now leases addresses of its own choosing only in $range (ipv4.dhcp.ranges);"
+    log "  sold containers are pinned outside it; a container not pinned gets an address in it at its next renewal"
+    incus network set "$BRIDGE" ipv4.dhcp.ranges "$range"
+}
+
 enable_forwarding() {
     echo 'net.ipv4.ip_forward=1' > /etc/sysctl.d/60-incus-api-web.conf
     sysctl -q -w net.ipv4.ip_forward=1 || log "could not set net.ipv4.ip_forward=1 (set it yourself)"
@@ -187,6 +222,7 @@ enable_forwarding() {
 install_packages
 start_daemon
 initialise
+ensure_dynamic_range
 enable_forwarding
 log "done: $(incus version | tr '\n' ' ')"
 log "bridge $BRIDGE: $(incus network get "$BRIDGE" ipv4.address)"

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from incus_api.host import leases as dhcp_leases  # noqa: E402
 from incus_api.incus.exec import ExecStreams  # noqa: E402
 from incus_api.nat import CHAIN, XTABLES_LOCK, NatTable  # noqa: E402
 from incus_api.service.addresses import BridgeNetwork, used_ipv4  # noqa: E402
@@ -90,17 +91,26 @@ class Floor:
                 "devices": devices or {}, "config": config or {}}
         self.wait(self.api.instances.post(json=body))
 
+    def free_addresses(self):
+        """The addresses the service could pin (outside the bridge's dynamic DHCP range), lowest
+        first, that neither Incus nor dnsmasq's own file leases."""
+        network = BridgeNetwork.from_incus(self.api.networks[self.bridge].get().json()["metadata"])
+        leases = self.api.networks[self.bridge].leases.get().json()["metadata"]
+        in_file = dhcp_leases.read(dhcp_leases.lease_file(self.socket_path, self.bridge))
+        used = used_ipv4(network, leases) | {lease.address for lease in in_file}
+        return [address for address in network.pinnable() if address not in used]
+
+    def pinned_nic(self, address):
+        return {"eth0": {"type": "nic", "network": self.bridge, "name": "eth0", "ipv4.address": address}}
+
     def guarded_nic(self):
         """The NIC the service writes at create (a free address pinned, MAC/IPv4 filtering, port
         isolation), so that the floor's create does the same device work. Chosen untimed."""
-        network = BridgeNetwork.from_incus(self.api.networks[self.bridge].get().json()["metadata"])
-        leases = self.api.networks[self.bridge].leases.get().json()["metadata"]
-        used = used_ipv4(network, leases)
-        # From the top of the subnet: the service's create, timed next to this one, takes from the bottom.
-        address = next(str(h) for h in reversed(list(network.subnet.hosts())) if str(h) not in used)
-        return {"eth0": {"type": "nic", "network": self.bridge, "name": "eth0", "ipv4.address": address,
-                         "security.mac_filtering": "true", "security.ipv4_filtering": "true",
-                         "security.port_isolation": "true"}}
+        # From the top: the service's create, timed next to this one, takes from the bottom.
+        nic = self.pinned_nic(self.free_addresses()[-1])
+        nic["eth0"].update({"security.mac_filtering": "true", "security.ipv4_filtering": "true",
+                            "security.port_isolation": "true"})
+        return nic
 
     def change_state(self, name, action, force=False):
         self.wait(self.api.instances[name].state.put(json={"action": action, "force": force, "timeout": 30}))

@@ -88,8 +88,10 @@ def ensure_containers(floor, count, workers=4):
             log(f"deleting {len(extra)} extra bench containers")
             list(pool.map(floor.delete, extra))
         if missing:
+            # Pinned, as the service pins what it sells: the bridge's dynamic DHCP range is small.
             log(f"creating {len(missing)} busybox containers")
-            list(pool.map(floor.create, missing))
+            pinned = dict(zip(missing, floor.free_addresses()))
+            list(pool.map(lambda name: floor.create(name, devices=floor.pinned_nic(pinned[name])), missing))
         if stopped:
             log(f"starting {len(stopped)} stopped bench containers")
             list(pool.map(lambda n: floor.change_state(n, "start"), stopped))

@@ -3,7 +3,6 @@ kernel (python-iptables) and real HTTP; they need root. Under CI they must run: 
 not ready, the run fails instead of skipping them."""
 import fcntl
 import hashlib
-import ipaddress
 import json
 import os
 import re
@@ -262,9 +261,11 @@ def make_container(request, container_name, busybox_image):
     """Create and start a busybox container directly through Incus; returns its name.
 
     In a module that runs beside the host's tests (``BESIDE_THE_HOST_TESTS``) the container gets
-    an address pinned from the top of the subnet instead of a dynamic DHCP lease: dnsmasq hands
-    dynamic leases out from the lowest free address, which a sale on the other worker may be
-    pinning at that very moment (its container would then get another address)."""
+    an address pinned from the top of what may be pinned (below the bridge's dynamic range; sales
+    pin from the bottom) instead of a dynamic DHCP lease: the host's tests fill the dynamic range
+    with made-up DHCP clients for a while (test_tenants), and on a bridge without a range dnsmasq
+    hands dynamic leases out from the lowest free address, which a sale on the other worker may be
+    pinning at that very moment."""
     beside = request.node.nodeid.startswith(BESIDE_THE_HOST_TESTS)
 
     def make(wait_for_ip=True):
@@ -279,12 +280,15 @@ def make_container(request, container_name, busybox_image):
 
 
 def free_addresses(bridge="incusbr0"):
-    """The addresses of the bridge's subnet, lowest first, that are neither the gateway nor in
-    Incus's leases (which hold the pinned addresses, of stopped containers too, and the dynamic
-    ones; not those dnsmasq still leases to a host that is gone)."""
-    interface = ipaddress.ip_interface(incus_cli("network", "get", bridge, "ipv4.address").stdout.strip())
+    """The addresses of the bridge's subnet that a container may get pinned (outside its dynamic
+    DHCP range), lowest first, that are not in Incus's leases (which hold the pinned addresses,
+    of stopped containers too, and the dynamic ones; not those dnsmasq still leases to a host
+    that is gone)."""
+    from incus_api.service.addresses import BridgeNetwork
+
+    network = BridgeNetwork.from_incus(json.loads(incus_cli("query", f"/1.0/networks/{bridge}").stdout))
     used = {lease["address"] for lease in json.loads(incus_cli("query", f"/1.0/networks/{bridge}/leases").stdout)}
-    return [str(host) for host in interface.network.hosts() if str(host) not in used | {str(interface.ip)}]
+    return [address for address in network.pinnable() if address not in used]
 
 
 def container_ipv4(name):

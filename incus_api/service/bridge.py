@@ -2,16 +2,21 @@
 container (never one the container reports), and a free address for a new container.
 
 Leases come from Incus (its own, with every pinned address) and, for allocation, from dnsmasq's
-file too (it also holds leases whose holder is gone).
+file too (it also holds leases whose holder is gone, and those a container's root asked for under
+made-up client addresses). A new container's address lies outside the bridge's dynamic DHCP
+ranges, where no such lease can be (see ``addresses``).
 """
 import contextlib
+import logging
 import threading
 import time
 
 from ..exceptions import BadInput, NotFound
 from ..host import leases as dhcp_leases
 from ..i18n import N_
-from .addresses import BridgeNetwork, assigned_ipv4, bridge_nic, ipv4_by_hwaddr, used_ipv4
+from .addresses import BridgeNetwork, allocation_view, assigned_ipv4, bridge_nic, choose_address, ipv4_by_hwaddr
+
+log = logging.getLogger(__name__)
 
 LEASE_WAIT_SECONDS = 5
 # The bridge's subnet changes only when an admin reconfigures it; leases when a container starts.
@@ -77,17 +82,21 @@ class BridgeAddresses:
         network = self.network()
         with self._allocating:
             # Incus's leases hold every pinned address ("static", stopped instances' too) and the
-            # dynamic leases of existing instances; dnsmasq's file adds those whose holder is gone.
+            # dynamic leases of existing instances; dnsmasq's file adds those whose holder is gone
+            # (and made-up clients'). Which of them count: ``allocation_view``; the instances are
+            # read only for a bridge without dynamic ranges, where a lease counts by its MAC.
             # The leases may be up to LEASES_CACHE_SECONDS old: what this service pinned since
             # is in ``_recent`` (kept twice that long), what it is pinning now in ``_pending``.
             now = time.monotonic()
             self._recent = {a: t for a, t in self._recent.items() if now - t <= 2 * LEASES_CACHE_SECONDS}
-            used = used_ipv4(network, self._leases.get()) | self._pending | set(self._recent)
-            if self.lease_file:
-                used |= dhcp_leases.leased_addresses(self.lease_file)
-            address = network.first_free(used)
+            file_leases = dhcp_leases.read(self.lease_file) if self.lease_file else []
+            instances = None if network.dynamic else self.incus.instances()
+            taken, strangers = allocation_view(network, self._leases.get(), file_leases, instances)
+            address, stranger = choose_address(network, taken | self._pending | set(self._recent), strangers)
             if address is None:
                 raise BadInput(N_("The bridge {bridge} has no free IPv4 address left"), bridge=self.bridge)
+            if stranger is not None:
+                self._release(network, stranger)
             self._pending.add(address)
         try:
             yield address
@@ -95,6 +104,19 @@ class BridgeAddresses:
             with self._allocating:
                 self._pending.discard(address)
                 self._recent[address] = time.monotonic()
+
+    def _release(self, network, lease):
+        """Hand back to dnsmasq a lease that counts for nothing (a client that is no instance's
+        NIC, on a bridge without dynamic ranges) before its address is pinned: dnsmasq would
+        not give the new container its pinned address while another client holds it."""
+        try:
+            dhcp_leases.release(str(network.gateway), lease)
+        except (OSError, ValueError) as exc:
+            log.warning("%s: could not release the lease of %s to %s: %s", self.bridge, lease.address, lease.hwaddr, exc)
+            return
+        log.warning("%s: released the lease of %s to %s (no container's NIC) for a new container; "
+                    "give the bridge a dynamic range: incus network set %s ipv4.dhcp.ranges=%s",
+                    self.bridge, lease.address, lease.hwaddr, self.bridge, network.suggested_range())
 
     # -- existing containers ----------------------------------------------------------------
 

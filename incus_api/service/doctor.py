@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..exceptions import AppError
 from ..i18n import N_
 from ..nat import forward_drops, iptables_backend
+from .addresses import BridgeNetwork
 
 LEGACY_LISTING = "iptables-legacy -t nat -S PREROUTING"
 
@@ -59,6 +60,8 @@ class Doctor:
         checks = [_incus_check(self.incus)]
         if checks[0].ok:
             checks.append(_bridge_check(self.incus, self.nic_guard.bridge))
+            if checks[-1].ok:
+                checks.append(_dynamic_range_check(self.incus, self.nic_guard.bridge))
             checks.append(self._nic_check())
 
         with open("/proc/sys/net/ipv4/ip_forward") as handle:
@@ -126,3 +129,28 @@ def _bridge_check(incus, bridge):
     ok = bool(network.get("managed") and address and address != "none")
     return Check("bridge", ok, N_("Bridge {bridge}: managed={managed}, ipv4.address={address}"), hint,
                  {"bridge": bridge, "managed": network.get("managed"), "address": address})
+
+
+def _dynamic_range_check(incus, bridge):
+    """Sales pin addresses outside the bridge's dynamic DHCP range: without one, root in a
+    container can lease every address under made-up client addresses (see ``bridge``)."""
+    try:
+        network = BridgeNetwork.from_incus(incus.network(bridge))
+    except AppError as exc:
+        return Check("dhcp_range", False, N_("Bridge {bridge}: {reason}"), params={"bridge": bridge, "reason": exc.message})
+    if network is None:
+        return Check("dhcp_range", False, N_("The bridge {bridge} has no IPv4 subnet: containers get no address from it"),
+                     params={"bridge": bridge})
+    if network.dynamic:
+        ranges = ",".join(f"{first}-{last}" for first, last in network.dynamic)
+        return Check("dhcp_range", True,
+                     N_("Bridge {bridge}: dnsmasq leases addresses of its own choosing only in {ranges}; sales pin "
+                        "addresses outside it"), params={"bridge": bridge, "ranges": ranges})
+    return Check(
+        "dhcp_range", False,
+        N_("The bridge {bridge} has no dynamic DHCP range (ipv4.dhcp.ranges): root in a container can lease its "
+           "addresses under made-up client addresses, and a sale then takes an address only by releasing such a lease"),
+        N_("Run: incus network set {bridge} ipv4.dhcp.ranges={range} (as install_incus.sh sets it; containers this "
+           "service did not pin get an address in it at their next renewal)"),
+        {"bridge": bridge, "range": network.suggested_range() or "-"},
+    )

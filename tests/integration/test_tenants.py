@@ -6,11 +6,15 @@ import secrets
 import shlex
 import socket
 import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import API_HEADERS, free_addresses, incus_cli, wait_for_ipv4
+from incus_api.host import leases as dhcp_leases
+from incus_api.service.addresses import BridgeNetwork
+from tests.conftest import API_HEADERS, REAPER, free_addresses, incus_cli, wait_for_ipv4
 from tests.integration.conftest import free_port, kernel_nat_rules
 
 
@@ -44,6 +48,10 @@ def gateway():
     return str(ipaddress.ip_interface(incus_cli("network", "get", "incusbr0", "ipv4.address").stdout.strip()).ip)
 
 
+def services(app):
+    return app.extensions["incus_api"].services
+
+
 def rule_row(api, name):
     (rule,) = api.get(f"/container/{name}/nat_rules").get_json()["rules"]
     return rule
@@ -74,16 +82,21 @@ def test_create_pins_a_distinct_address_and_filters_the_nic_from_the_first_start
 LEASE_FILE = "/var/lib/incus/networks/incusbr0/dnsmasq.leases"
 
 
-def lowest_free_address():
-    """The address a create would pin if it looked only at what Incus lists."""
-    return free_addresses()[0]
+def bridge_network(bridge="incusbr0"):
+    return BridgeNetwork.from_incus(json.loads(incus_cli("query", f"/1.0/networks/{bridge}").stdout))
 
 
-def lease_from_a_vanished_host(address):
-    """Make dnsmasq lease ``address`` to a host that then disappears without releasing it: a DHCP
-    client in a namespace of our own on the bridge, deleted afterwards. Incus releases the lease
-    of a container it deletes, so this is how a lease outlives its holder (a crashed or
-    hand-deleted NIC does the same); Incus's API does not list it, dnsmasq keeps it an hour."""
+def lease_from_a_vanished_host(address, name, busybox_image):
+    """Make dnsmasq lease ``address`` to a holder that then disappears without releasing it.
+
+    Outside the bridge's dynamic range dnsmasq leases only the address pinned on the asking MAC,
+    so the holder is a container pinned there (``name``, never started): a DHCP client in a
+    namespace of our own on the bridge takes its MAC and the lease; the container then gets
+    another MAC and is deleted, so the release Incus sends at delete names the other MAC (a
+    crash or a lost release does the same). Incus's API does not list the lease, dnsmasq keeps
+    it an hour."""
+    incus_cli("create", busybox_image, name, "--device", f"eth0,ipv4.address={address}")
+    mac = incus_cli("config", "get", name, "volatile.eth0.hwaddr").stdout.strip()
     token = secrets.token_hex(3)
     namespace, veth_bridge, veth_ns = f"t-lease-{token}", f"tlb{token}", f"tln{token}"
     run = lambda *argv: subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30)  # noqa: E731
@@ -92,22 +105,25 @@ def lease_from_a_vanished_host(address):
         run("ip", "link", "add", veth_bridge, "type", "veth", "peer", "name", veth_ns)
         run("ip", "link", "set", veth_ns, "netns", namespace)
         run("ip", "link", "set", veth_bridge, "master", "incusbr0", "up")
-        run("ip", "netns", "exec", namespace, "ip", "link", "set", veth_ns, "up")
+        run("ip", "netns", "exec", namespace, "ip", "link", "set", veth_ns, "address", mac, "up")
         # -q: quit once leased, without a release; -s /bin/true: configure nothing.
         run("ip", "netns", "exec", namespace, "busybox", "udhcpc", "-i", veth_ns, "-r", address,
             "-n", "-q", "-t", "10", "-T", "1", "-s", "/bin/true")
     finally:
         subprocess.run(["ip", "link", "del", veth_bridge], capture_output=True)
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
-    with open(LEASE_FILE) as handle:
-        assert f" {address} " in handle.read(), f"dnsmasq did not lease {address}"
+    incus_cli("config", "set", name, "volatile.eth0.hwaddr", "10:66:6a:" + ":".join(secrets.token_hex(1) for _ in range(3)))
+    incus_cli("delete", name)
+    assert (address, mac.lower()) in {(lease.address, lease.hwaddr) for lease in dhcp_leases.read(LEASE_FILE)}, \
+        f"dnsmasq did not keep the lease of {address}"
 
 
 def test_a_new_container_never_gets_an_address_dnsmasq_still_leases_to_a_vanished_host(api, container_name, busybox_image,
                                                                                        settled_bridge):
-    stale = lowest_free_address()
-    lease_from_a_vanished_host(stale)
-    assert stale == lowest_free_address()  # Incus does not list it: only dnsmasq's own file does
+    leased = {lease.address for lease in dhcp_leases.read(LEASE_FILE)}  # a vanished host may hold some already
+    stale = next(address for address in free_addresses() if address not in leased)
+    lease_from_a_vanished_host(stale, container_name(), busybox_image)
+    assert stale in free_addresses()  # Incus does not list it: only dnsmasq's own file does
     made = [container_name() for _ in range(3)]
     for name in made:
         create(api, name, busybox_image)
@@ -115,6 +131,155 @@ def test_a_new_container_never_gets_an_address_dnsmasq_still_leases_to_a_vanishe
     assert stale not in pinned
     for name, address in zip(made, pinned):
         assert wait_for_ipv4(name) == address
+
+
+# -- DHCP requests for made-up clients, sent from inside a container -----------------------------
+
+FLOOD = 1000
+# A DHCPDISCOVER with rapid commit (option 80) for each made-up client address: dnsmasq (run by
+# Incus with --dhcp-rapid-commit) leases an address at once. A plain UDP socket, no privilege:
+# run in the container's network namespace, what root in the container can send (its frames carry
+# the NIC's own MAC and pinned address, so MAC and IPv4 filtering let them through).
+DHCP_FLOOD = r"""
+import socket, struct, sys, time
+server, prefix = sys.argv[1], bytes.fromhex(sys.argv[2])
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    for sent, i in enumerate(int(word) for word in sys.stdin.read().split()):
+        chaddr = prefix + i.to_bytes(2, "big")
+        header = struct.pack("!BBBB4sHH16s16s64s128s", 1, 1, 6, 0, i.to_bytes(4, "big"), 0, 0x8000,
+                             bytes(16), chaddr.ljust(16, b"\0"), b"", b"")
+        sock.sendto(header + b"\x63\x82\x53\x63" + bytes([53, 1, 1, 80, 0, 255]), (server, 67))
+        if sent % 10 == 9:
+            time.sleep(0.01)  # paced: a burst overflows dnsmasq's socket buffer, which drops most of it
+"""
+
+
+def dynamic_addresses_left(network, lease_file, bridge):
+    """What dnsmasq could still hand a client of its choosing: the addresses of the dynamic range
+    (the whole subnet without one) that no lease holds and no NIC has pinned."""
+    held = {lease.address for lease in dhcp_leases.read(lease_file)}
+    held |= {lease["address"] for lease in json.loads(incus_cli("query", f"/1.0/networks/{bridge}/leases").stdout)}
+    return [str(h) for h in network.subnet.hosts() if h != network.gateway and network.in_dynamic_range(h) and str(h) not in held]
+
+
+def made_up_leases(lease_file, prefix):
+    return [lease for lease in dhcp_leases.read(lease_file) if lease.hwaddr.startswith(prefix)]
+
+
+def made_up_prefix():
+    """The first four bytes of the made-up client MACs: ``02:xx:xx:xx:`` (locally administered, random)."""
+    return "02:" + ":".join(secrets.token_hex(1) for _ in range(3)) + ":"
+
+
+def flood_from(name, network, lease_file, prefix, bridge="incusbr0", count=FLOOD, rounds=10):
+    """DHCP requests for ``count`` made-up client MACs (``prefix`` + two bytes), sent to dnsmasq
+    from inside ``name`` until it has no address left to hand out as it likes: the clients that got
+    no lease ask again (as a DHCP client does), since a request dnsmasq's socket dropped under the
+    burst goes unanswered."""
+    prefix_hex = prefix.replace(":", "")
+    pid = json.loads(incus_cli("query", f"/1.0/instances/{name}/state").stdout)["pid"]
+    asking = list(range(count))
+    for _ in range(rounds):
+        subprocess.run(["nsenter", "-t", str(pid), "-n", sys.executable, "-c", DHCP_FLOOD, str(network.gateway), prefix_hex],
+                       input=" ".join(map(str, asking)), text=True, check=True, capture_output=True, timeout=60)
+        # Until dnsmasq is leased out, or its leases stop changing (it has answered what it got).
+        seen, quiet_since = None, time.monotonic()
+        while left := dynamic_addresses_left(network, lease_file, bridge):
+            leases = made_up_leases(lease_file, prefix)
+            if leases != seen:
+                seen, quiet_since = leases, time.monotonic()
+            elif time.monotonic() - quiet_since > 1:
+                break
+            time.sleep(0.1)
+        else:
+            return
+        leased = {int(lease.hwaddr[len(prefix):].replace(":", ""), 16) for lease in seen}
+        asking = [i for i in range(count) if i not in leased]
+    raise AssertionError(f"dnsmasq still has {left[:5]}... to hand out after {rounds} rounds")
+
+
+def release_all(network, lease_file, prefix, timeout=10):
+    """Hand every made-up client's lease back to dnsmasq (the release the service sends), until
+    its file holds none: dnsmasq would keep them an hour."""
+    deadline = time.monotonic() + timeout
+    while leases := made_up_leases(lease_file, prefix):
+        for lease in leases:
+            dhcp_leases.release(str(network.gateway), lease)
+        assert time.monotonic() < deadline, f"{len(leases)} made-up leases not released"
+        time.sleep(0.2)
+
+
+def test_dhcp_requests_for_a_thousand_made_up_clients_cannot_stop_the_next_sale(api, app, container_name, busybox_image,
+                                                                                  test_host, settled_bridge):
+    network = bridge_network()
+    assert network.dynamic, "incusbr0 has no ipv4.dhcp.ranges: run bash install_incus.sh"
+    checks = {check.name: check for check in services(app).doctor.run_checks()}
+    assert checks["dhcp_range"].ok, checks["dhcp_range"].render()
+    tenant, customer = container_name(), container_name()
+    create(api, tenant, busybox_image)
+    wait_for_ipv4(tenant)
+    prefix = made_up_prefix()
+    try:
+        flood_from(tenant, network, LEASE_FILE, prefix)
+        made_up = made_up_leases(LEASE_FILE, prefix)
+        # dnsmasq leased them what it leases as it likes, and nothing outside the dynamic range.
+        assert made_up and all(network.in_dynamic_range(lease.address) for lease in made_up)
+
+        create(api, customer, busybox_image)
+        address = nic(customer)["ipv4.address"]
+        assert not network.in_dynamic_range(address) and address not in {lease.address for lease in made_up}
+        assert wait_for_ipv4(customer) == address  # dnsmasq handed it its pinned address
+        port = free_port()
+        assert add_rule(api, customer, port).status_code == 200
+        assert test_host.http_get(test_host.host_ip, port) == f"hello from {customer}"
+    finally:
+        release_all(network, LEASE_FILE, prefix)
+
+
+NO_RANGE_BRIDGE = f"tnr{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def bridge_without_range():
+    """A bridge of the test's own whose dnsmasq may lease any address of the subnet (no
+    ipv4.dhcp.ranges): the flood fills all of it, and incusbr0's users never notice. Deleted
+    with its containers and leases afterwards."""
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True).stdout
+    subnet = next(f"10.233.{n}." for n in secrets.SystemRandom().sample(range(256), 256) if f"10.233.{n}." not in routes)
+    incus_cli("network", "create", NO_RANGE_BRIDGE, f"ipv4.address={subnet}1/24", "ipv4.nat=true", "ipv6.address=none")
+    try:
+        yield NO_RANGE_BRIDGE
+    finally:
+        REAPER.drain()  # the test's containers, handed over at its end, are deleted now
+        used_by = json.loads(incus_cli("query", f"/1.0/networks/{NO_RANGE_BRIDGE}").stdout).get("used_by") or []
+        names = [path.rsplit("/", 1)[-1].split("?")[0] for path in used_by if path.startswith("/1.0/instances/")]
+        if names:
+            incus_cli("delete", "--force", *names, check=False)
+        incus_cli("network", "delete", NO_RANGE_BRIDGE)
+
+
+@pytest.mark.parametrize("app_overrides", [{"INCUS_BRIDGE": NO_RANGE_BRIDGE}])
+def test_without_a_dynamic_range_a_made_up_clients_lease_is_released_for_the_next_sale(bridge_without_range, api, app,
+                                                                                        container_name, busybox_image,
+                                                                                        test_host):
+    network = bridge_network(bridge_without_range)
+    lease_file = dhcp_leases.lease_file(app.config["INCUS_SOCKET"], bridge_without_range)
+    checks = {check.name: check for check in services(app).doctor.run_checks()}
+    assert not checks["dhcp_range"].ok and network.suggested_range() in checks["dhcp_range"].render()["hint"]
+    tenant, customer = container_name(), container_name()
+    create(api, tenant, busybox_image)
+    wait_for_ipv4(tenant)
+    prefix = made_up_prefix()
+    flood_from(tenant, network, lease_file, prefix, bridge_without_range)
+    assert len(made_up_leases(lease_file, prefix)) == len(list(network.pinnable())) - 1  # all but the tenant's
+
+    create(api, customer, busybox_image)
+    address = nic(customer)["ipv4.address"]
+    assert wait_for_ipv4(customer) == address  # the made-up client's lease on it was released first
+    assert address not in {lease.address for lease in made_up_leases(lease_file, prefix)}
+    port = free_port()
+    assert add_rule(api, customer, port).status_code == 200
+    assert test_host.http_get(test_host.host_ip, port) == f"hello from {customer}"
 
 
 def test_a_container_that_changes_its_address_moves_nothing(api, app, runner, container_name, busybox_image, test_host):
