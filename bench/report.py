@@ -145,7 +145,7 @@ def render_readme_block(results):
         "`bench-*` 容器 / deletes the `bench-*` containers）",
         "",
         f"日期 / Date: {meta['date']} · 机器 / Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, "
-        f"kernel {m['kernel']}, Incus {m['incus']}, Python {m['python']}; 服务 / service: `app.py` (gunicorn, one gthread worker, threads=32).",
+        f"kernel {m['kernel']}, Incus {m['incus']}, Python {m['python']}; 服务 / service: `app.py` (HTTPS front, gunicorn behind: one gthread worker, threads=32).",
         "",
         "底线（floor）= 同一次运行中直接通过 unix socket 调用 Incus REST 获取相同数据的耗时，与服务调用交替测量；"
         "比值 = 服务中位数 / 底线中位数。The floor is the raw Incus REST call over the unix socket for the same "

@@ -1,8 +1,8 @@
 """The service under test and its clients.
 
-- ``Service``: ``app.py`` (gunicorn, one gthread worker, threads=32) in a subprocess on a free
-  loopback port, with a temporary database, a known API secret and no periodic NAT sync; its
-  processes and their memory;
+- ``Service``: ``app.py`` (the front with TLS, gunicorn behind with one gthread worker, threads=32)
+  in a subprocess on a free loopback port, with a temporary database and certificate, a known API
+  secret and no periodic NAT sync; its processes and their memory;
 - ``ApiClient``: the JSON API with the API hash; ``Dashboard``: a logged-in browser session;
 - ``TrafficSampler``: the service's traffic pass in this process (built through the public app
   factory, ``incus_api.create_app``), so that its wall and CPU time can be measured apart from HTTP.
@@ -24,6 +24,7 @@ from pathlib import Path
 import requests
 
 from floor import BENCH_TAG, ROOT
+from incus_api.host.certificate import make_self_signed
 
 TRAFFIC_INTERVAL = 60  # the sampler's setting, and the interval its CPU share is given for
 
@@ -43,6 +44,9 @@ class Service:
         self.secret = secrets.token_hex(16)
         self.password = secrets.token_urlsafe(12)
         (self.tmp / "config.env").write_text("")
+        # As install.sh serves it, HTTPS (the certificate in the bench's folder, not instance/).
+        self.cert = str(self.tmp / "cert.pem")
+        make_self_signed(self.cert, str(self.tmp / "key.pem"), ["127.0.0.1"])
         self.database = self.tmp / "bench.sqlite3"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")},
@@ -51,8 +55,9 @@ class Service:
             "INCUS_SOCKET": socket_path, "INCUS_BRIDGE": bridge, "NAT_SYNC_INTERVAL": "0",
             "NAT_TAG_PREFIX": BENCH_TAG, "INCUS_API_CONFIG": str(self.tmp / "config.env"),
             "ADMIN_USERNAME": "bench", "ADMIN_PASSWORD": self.password, "LOG_LEVEL": "WARNING",
+            "TLS_CERT": self.cert, "TLS_KEY": str(self.tmp / "key.pem"),
         }
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"https://127.0.0.1:{self.port}"
         self.proc = None
 
     def start(self):
@@ -64,10 +69,17 @@ class Service:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the service exited: {(self.tmp / 'service.log').read_text()[-2000:]}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return self
+            with contextlib.suppress(requests.RequestException):  # the worker answers (the front alone: 503)
+                if self.session().get(self.base + "/login", timeout=1).status_code == 200:
+                    return self
             time.sleep(0.1)
-        raise RuntimeError("the service did not start listening in 30 s")
+        raise RuntimeError("the service did not answer in 30 s")
+
+    def session(self):
+        """A client of the service: loopback only (never a proxy), its certificate trusted."""
+        session = requests.Session()
+        session.trust_env, session.verify = False, self.cert
+        return session
 
     def pids(self):
         """The gunicorn master and its worker(s): the service's processes."""
@@ -143,8 +155,7 @@ class TrafficSampler:
 class ApiClient:
     def __init__(self, service):
         self.base = service.base
-        self.session = requests.Session()
-        self.session.trust_env = False  # loopback only, never a proxy
+        self.session = service.session()
         self.session.headers["X-API-Hash"] = hashlib.sha256(service.secret.encode()).hexdigest()
 
     def call(self, method, path, **kwargs):
@@ -190,11 +201,11 @@ class Dashboard:
 
     def __init__(self, service):
         self.base = service.base
-        self.session = requests.Session()
-        self.session.trust_env = False
+        self.session = service.session()
         page = self.session.get(self.base + "/login", timeout=30).text
         token = re.search(r'name="csrf_token"\s+value="([^"]+)"', page).group(1)
-        response = self.session.post(self.base + "/login", timeout=30, allow_redirects=False, data={
+        response = self.session.post(self.base + "/login", timeout=30, allow_redirects=False,
+                                     headers={"Referer": self.base + "/login"}, data={
             "username": "bench", "password": service.password, "csrf_token": token})
         if response.status_code != 302 or "/login" in response.headers.get("Location", ""):
             raise RuntimeError(f"dashboard login failed: HTTP {response.status_code}")
