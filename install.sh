@@ -99,19 +99,39 @@ start_daemon() {
 
 if [ -d /run/systemd/system ]; then start_systemd; else start_daemon; fi
 
-port=$(.venv/bin/python -c 'from incus_api.config import load_config; print(load_config()["PORT"])')
-for _ in $(seq 100); do
-    code=$(.venv/bin/python - "$port" <<'PY' 2>/dev/null || true
-import sys, urllib.request, urllib.error
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-try:
-    opener.open(f"http://127.0.0.1:{sys.argv[1]}/container/-/info", timeout=1)
-except urllib.error.HTTPError as e:
-    print(e.code)
+# Wait for the service to answer (any HTTP status will do: no secret is sent), over HTTPS unless
+# TLS=off, trusting the certificate it serves; then say where it is and what clients pin.
+probe=$(.venv/bin/python - <<'PY'
+import ssl, time, urllib.error, urllib.request
+from incus_api.config import load_config
+from incus_api.service.tls import served_certificate
+config = load_config()
+tls = served_certificate(config, "instance")
+scheme = "https" if tls else "http"
+context = None
+if tls:
+    # The self-signed certificate names 127.0.0.1; a real one (TLS_CERT) may not: then only its chain is checked.
+    context = ssl.create_default_context(cafile=tls["path"] if tls["self_signed"] else None)
+    context.check_hostname = bool(tls["self_signed"])
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+for _ in range(100):
+    try:
+        opener.open(f"{scheme}://127.0.0.1:{config['PORT']}/container/-/info", timeout=1)
+    except urllib.error.HTTPError as error:
+        if error.code != 503:  # 503: the front is up, the worker not yet
+            print(scheme, config["PORT"])
+            break
+    except OSError:
+        pass
+    time.sleep(0.2)
 PY
 )
-    [ -n "$code" ] && break
-    sleep 0.2
-done
-[ -n "$code" ] || { log "the service did not answer on port $port; see $LOGFILE"; exit 1; }
-log "incus-api-web is up: http://$(hostname -I 2>/dev/null | awk '{print $1}'):$port/ (API and dashboard)"
+[ -n "$probe" ] || { log "the service did not answer; see $LOGFILE (or: journalctl -u incus-api-web)"; exit 1; }
+read -r scheme port <<<"$probe"
+log "incus-api-web is up: $scheme://$(hostname -I 2>/dev/null | awk '{print $1}'):$port/ (API and dashboard)"
+.venv/bin/python - <<'PY'
+from incus_api.config import load_config
+from incus_api.service.tls import fingerprint_lines, tls_files
+for line in fingerprint_lines(tls_files(load_config(), "instance", make=False)):
+    print(f"[install] {line}")
+PY

@@ -2,6 +2,7 @@
 (nothing here reaches Incus: auth and validation answer first)."""
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 
@@ -132,6 +133,10 @@ def test_init_db_is_idempotent_and_prints_the_hash(runner, app):
     assert accounts.authenticate("admin", "test-admin-password") is not None
     second = runner.invoke(args=["init-db"])
     assert second.exit_code == 0
+    # The self-signed certificate is made once; each run prints its fingerprint (the same one).
+    fingerprint = re.search(r"^TLS SHA-256 fingerprint: ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})$", first.output, re.M).group(1)
+    assert f"TLS SHA-256 fingerprint: {fingerprint}" in second.output
+    assert (Path(app.instance_path) / "tls" / "cert.pem").is_file()
     assert db.query_one("SELECT COUNT(*) FROM users")[0] == 1
     assert accounts.authenticate("admin", "wrong") is None
     stored = db.query_one("SELECT password_hash FROM users")[0]

@@ -7,6 +7,8 @@ the handshake, so a refused attempt is an HTTP error, never an open socket. What
 it is relayed by ``service.console``; nothing of it is logged.
 """
 import json
+import logging
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import current_app, g, make_response, render_template, request, url_for
@@ -23,6 +25,8 @@ from ..request_audit import actor
 from ..security import CONTENT_SECURITY_POLICY
 from . import bp
 
+log = logging.getLogger(__name__)
+
 sock = Sock()  # routes on the dashboard blueprint; no app-wide state
 SOCKET_ENDPOINTS = ("dashboard.console_socket", "dashboard.token_console_socket")
 DEFAULT_SIZE = (80, 24)
@@ -38,10 +42,32 @@ END_MESSAGES = {
 }
 
 
+# The terminal's files, fetched by static/vendor/fetch.py (install.sh and tests/run.sh run it; git
+# ignores them). A clone where it did not run says so on the page and in the log.
+TERMINAL_FILES = ("vendor/xterm/lib/xterm.js", "vendor/xterm/css/xterm.css", "vendor/addon-fit/lib/addon-fit.js")
+FETCH_COMMAND = ".venv/bin/python static/vendor/fetch.py"
+
+
 @bp.record_once
 def websocket_options(state):
     # ping: proxies keep an idle console's connection; max_message_size: one paste at most 1 MiB.
     state.app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25, "max_message_size": 1024 * 1024})
+    missing = missing_terminal_files(state.app.static_folder)
+    if missing:
+        log.warning("the browser console cannot open: %s missing; run %s (install.sh does it)",
+                    ", ".join(missing), FETCH_COMMAND)
+
+
+def missing_terminal_files(static_folder):
+    return [path for path in TERMINAL_FILES if not (Path(static_folder) / path).is_file()]
+
+
+def terminal_missing():
+    """The message for a console page when xterm.js is not installed, else None."""
+    if not missing_terminal_files(current_app.static_folder):
+        return None
+    return _("The browser console's files (xterm.js) are not installed on this host: run %(command)s in the "
+             "service's folder (install.sh does it), then open the console again.", command=FETCH_COMMAND)
 
 
 def services():
@@ -104,6 +130,9 @@ def message_of(error):
 @login_required
 def console(name):
     name = container_name(name)
+    missing = terminal_missing()
+    if missing:
+        return console_page(name, refused=missing, status=503)
     try:
         services().console.check_open(name)
     except AppError as exc:
@@ -114,6 +143,9 @@ def console(name):
 @bp.get("/console/<token>")
 def token_console(token):
     """A one-time link: spent here, on opening; the page's WebSocket gets a ticket of its own."""
+    missing = terminal_missing()
+    if missing:  # the link is not spent: it opens once the files are there
+        return console_page(None, refused=missing, status=503, via_token=True)
     try:
         name, ticket, _token_id = services().console.redeem(token)
     except AppError as exc:
