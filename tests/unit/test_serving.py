@@ -153,7 +153,15 @@ def test_https_by_default_with_a_self_signed_certificate_made_at_start(tmp_path)
                                    f"{server.url}/container/x/info", "-o", "/dev/null", "-w", "%{http_code}"],
                                   capture_output=True, text=True, timeout=20)
             assert done.stdout in ("404", "503"), done.stderr
-        wrong = subprocess.run(["curl", "-sS", "--noproxy", "*", "--cacert", server.cert, "--pinnedpubkey",
+        readme = subprocess.run(  # the README's way: CURL_CA_BUNDLE, then its examples as they are
+            ["curl", "-s", "--noproxy", "*", "-H", f"X-API-Hash: {API_HEADERS['X-API-Hash']}", f"{server.url}/container/x/info",
+             "-o", "/dev/null", "-w", "%{http_code}"], capture_output=True, text=True, timeout=20,
+            env={**os.environ, "CURL_CA_BUNDLE": server.cert})
+        assert readme.stdout in ("404", "503"), readme.stderr
+        pinned_only = subprocess.run(["curl", "-s", "--noproxy", "*", "-k", "--pinnedpubkey", pin, f"{server.url}/login",
+                                      "-o", "/dev/null", "-w", "%{http_code}"], capture_output=True, text=True, timeout=20)
+        assert pinned_only.stdout == "200"
+        wrong = subprocess.run(["curl", "-sS", "--noproxy", "*", "-k", "--pinnedpubkey",
                                 "sha256//" + "A" * 43 + "=", f"{server.url}/login"], capture_output=True, text=True, timeout=20)
         assert wrong.returncode != 0
         with pytest.raises(requests.exceptions.SSLError):  # an unknown self-signed certificate is refused
