@@ -94,17 +94,21 @@ def describe(files):
 
 
 def served_certificate(config, instance_path):
-    """``describe`` of what the service serves now (nothing is made here), or None."""
+    """``describe`` of what the service serves (nothing is made here); None under ``TLS=off``;
+    ``{"missing": path}`` when the certificate is not there (made at the service's next start)."""
     try:
-        return describe(tls_files(config, instance_path, make=False))
-    except TlsError:
+        files = tls_files(config, instance_path, make=False)
+    except TlsError as exc:
+        return {"missing": str(exc)}
+    if not files.enabled:
         return None
+    return describe(files) or {"missing": files.cert}
 
 
 def certificate_pem(config, instance_path):
-    """The served certificate (PEM, public), for clients to trust it; None under ``TLS=off``."""
+    """The served certificate (PEM, public), for clients to trust it; None when there is none."""
     facts = served_certificate(config, instance_path)
-    return None if facts is None else Path(facts["path"]).read_bytes()
+    return None if facts is None or "missing" in facts else Path(facts["path"]).read_bytes()
 
 
 def fingerprint_lines(files):

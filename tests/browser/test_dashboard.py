@@ -5,6 +5,7 @@ import subprocess
 
 from playwright.sync_api import expect
 
+from incus_api.service.tls import describe, tls_files
 from tests.browser.conftest import ADMIN, log_in, screenshot
 from tests.conftest import API_HEADERS, wait_for_ipv4
 
@@ -204,9 +205,18 @@ def test_settings_password_and_api_secret(logged_in, app):
     page = logged_in
     app.config["API_SECRET_KEY"] = None  # use the secret stored in the database, which can change
     page.goto(page.base + "/settings")
+    expect(page.locator("#tls")).to_contain_text("init_db.py")  # no certificate made yet: says so
+    files = tls_files(app.config, app.instance_path)  # as init_db.py and the service's start make it
+    page.reload()
     old_hash = page.locator("#api-hash").input_value()
     assert re.fullmatch(r"[0-9a-f]{64}", old_hash)
     expect(page.locator("#curl-create")).to_contain_text(old_hash)
+    expect(page.locator("#curl-create")).to_contain_text("--cacert incus-api-web.pem")
+    facts = describe(files)
+    expect(page.locator("#tls-fingerprint")).to_have_value(facts["fingerprint"])
+    expect(page.locator("#tls-pin")).to_have_value(facts["pin"])
+    download = page.context.request.get(page.base + "/settings/certificate.pem")
+    assert download.status == 200 and download.body() == open(files.cert, "rb").read()
     screenshot(page, "settings")
 
     page.once("dialog", lambda d: d.dismiss())
