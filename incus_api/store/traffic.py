@@ -83,11 +83,6 @@ def forget(db, name):
     db.execute("DELETE FROM traffic_daily WHERE container_name = ?", (name,))
 
 
-def hours(db, name, start_hour, end_hour):
-    return db.execute("SELECT hour, rx_bytes, tx_bytes FROM traffic_hourly WHERE container_name = ? AND hour >= ? "
-                      "AND hour < ?", (name, start_hour, end_hour)).fetchall()
-
-
 def counters(db):
     """``{name: row}`` of the counters' values at the last pass."""
     return {row["container_name"]: row for row in db.execute("SELECT * FROM traffic_counters").fetchall()}
