@@ -171,6 +171,12 @@ class Front:
             return
         self.open += 1
         self.by_address[address] += 1
+        # asyncio sets TCP_NODELAY only for sockets made with proto=IPPROTO_TCP, and a listener from
+        # socket.create_server has proto 0: without it Nagle holds an answer's body behind its head
+        # until the client's delayed ACK, 40 ms on every kept-alive request.
+        sock = writer.get_extra_info("socket")
+        if sock is not None and sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             connection = ClientConnection(self, reader, writer, address)
             await connection.serve()
