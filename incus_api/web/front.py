@@ -43,6 +43,7 @@ import h11
 log = logging.getLogger(__name__)
 
 READ_BYTES = 64 * 1024
+BACKLOG = 1024  # connections the kernel queues before the front accepts them (asyncio's own default is 100)
 # asyncio gives each TLS connection a read buffer of this size (256 KiB by default: 90 MB for the
 # 350 stalled connections of the slow-client test, 2.5 GB at the connection limit). A TLS record
 # is 16 KiB at most; 32 KiB keeps a stalled TLS client near the cost of a plain one.
@@ -115,7 +116,7 @@ class Front:
         asyncio.set_event_loop(self.loop)
         self.loop.set_exception_handler(_quiet_handler)
         self.loop.run_until_complete(asyncio.start_server(
-            self._accepted, sock=self.listener, ssl=self.ssl_context, limit=READ_BYTES,
+            self._accepted, sock=self.listener, ssl=self.ssl_context, limit=READ_BYTES, backlog=BACKLOG,
             ssl_handshake_timeout=self.limits.handshake_seconds if self.ssl_context else None))
         self.loop.create_task(self._trim_after_bursts())
         ready.set()
@@ -229,7 +230,10 @@ class ClientConnection:
         ``send_seconds`` the client is dropped."""
         transport = self.writer.transport
         if transport.get_write_buffer_size():
-            transport.set_write_buffer_limits(high=0)
+            # high=1, low=0: paused while anything is held, resumed once nothing is. Never high=0:
+            # asyncio's TLS transport pauses at size >= high, so 0 pauses an empty buffer, and
+            # nothing is written that would resume it (the kept-alive connection then hangs).
+            transport.set_write_buffer_limits(high=1, low=0)
             try:
                 async with asyncio.timeout(self.limits.send_seconds):
                     await self.writer.drain()
@@ -479,10 +483,10 @@ def _quiet_handler(loop, context):
     loop.default_exception_handler(context)
 
 
-def listening_socket(host, port, backlog=1024):
+def listening_socket(host, port, backlog=None):
     """The front's listener on ``host``:``port`` (IPv6 when the host has a colon)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=backlog, reuse_port=False)
+    return socket.create_server((host, port), family=family, backlog=backlog or BACKLOG, reuse_port=False)
 
 
 def tls_context(cert, key):
