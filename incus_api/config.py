@@ -44,6 +44,8 @@ ENV_KEYS = (
     "TLS",
     "TLS_CERT",
     "TLS_KEY",
+    "CUSTOMER_SESSION_HOURS",
+    "CUSTOMER_IMAGES",
 )
 
 DEFAULTS = {
@@ -94,11 +96,15 @@ DEFAULTS = {
     "TLS": True,
     "TLS_CERT": "",
     "TLS_KEY": "",
+    # Hours a customer's panel stays signed in after its one-time link was opened.
+    "CUSTOMER_SESSION_HOURS": 12,
+    # Image aliases a customer may reinstall from, comma-separated (empty: the one it was sold with).
+    "CUSTOMER_IMAGES": "",
 }
 
 INT_KEYS = ("PORT", "EXEC_TIMEOUT", "CONSOLE_IDLE_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL", "EXEC_OUTPUT_LIMIT",
             "EXEC_PER_CONTAINER", "CONSOLE_PER_CONTAINER", "AUDIT_KEEP_DAYS", "AUDIT_ANONYMOUS_KEEP",
-            "TRAFFIC_INTERVAL")
+            "TRAFFIC_INTERVAL", "CUSTOMER_SESSION_HOURS")
 BOOL_KEYS = ("ISOLATE_CONTAINERS", "SESSION_COOKIE_SECURE", "TLS")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")

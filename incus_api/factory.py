@@ -97,6 +97,10 @@ def create_app(config=None, instance_path=None):
 
     app.register_blueprint(dashboard_bp)
 
+    from .web.customer import bp as customer_bp
+
+    app.register_blueprint(customer_bp)
+
     from .web.apidocs import bp as apidocs_bp
 
     app.register_blueprint(apidocs_bp)

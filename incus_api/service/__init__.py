@@ -27,6 +27,7 @@ from .commands import Commands
 from .console import ConsoleService
 from .containers import ContainerService
 from .credentials import Credentials
+from .customers import CustomerAccess
 from .doctor import Doctor
 from .images import ImageService
 from .info import ContainerInfo
@@ -62,6 +63,7 @@ class Services:
     console: ConsoleService  # browser consoles: one-time links, sessions, their audit
     traffic: TrafficService  # monthly traffic: the sampler, the quotas, the reports
     accounts: Accounts  # the dashboard's admins and the API secret
+    customers: CustomerAccess  # the customer's panel: one-time links and the sessions they open
 
 
 def build_services(incus, nat, db, config):
@@ -81,8 +83,9 @@ def build_services(incus, nat, db, config):
     power = Power(incus=incus, addresses=addresses, nic_guard=nic_guard, nat_sync=nat_sync, suspensions=suspensions, info=info)
     commands = Commands(incus=incus, suspensions=suspensions, config=config)
     credentials = Credentials(incus=incus, commands=commands, suspensions=suspensions)
+    customers = CustomerAccess(incus=incus, db=db, config=config)
     containers = ContainerService(incus=incus, nic_guard=nic_guard, limits=limits, images=images,
-                                  nat_rules=nat_rules, info=info, suspensions=suspensions)
+                                  nat_rules=nat_rules, info=info, suspensions=suspensions, customers=customers)
     lifecycle = Lifecycle(incus=incus, power=power, images=images, credentials=credentials, info=info,
                           suspensions=suspensions)
     traffic = TrafficService(db=db, incus=incus, addresses=addresses, limits=limits, lifecycle=lifecycle,
@@ -96,6 +99,6 @@ def build_services(incus, nat, db, config):
         containers=containers, info=info, power=power, commands=commands, credentials=credentials,
         nat_rules=nat_rules, nat_sync=nat_sync, addresses=addresses, nic_guard=nic_guard, images=images, audit_log=audit_log,
         doctor=Doctor(incus, nat_rules, nic_guard, traffic), lifecycle=lifecycle, provisioning=provisioning,
-        limits=limits, traffic=traffic, accounts=Accounts(db=db, config=config),
+        limits=limits, traffic=traffic, accounts=Accounts(db=db, config=config), customers=customers,
         console=ConsoleService(incus=incus, db=db, suspensions=suspensions, audit_log=audit_log, config=config),
     )

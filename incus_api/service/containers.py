@@ -10,7 +10,7 @@ log = logging.getLogger(__name__)
 
 
 class ContainerService:
-    def __init__(self, incus, nic_guard, limits, images, nat_rules, info, suspensions):
+    def __init__(self, incus, nic_guard, limits, images, nat_rules, info, suspensions, customers=None):
         self.incus = incus
         self.nic_guard = nic_guard
         self.limits = limits
@@ -18,6 +18,7 @@ class ContainerService:
         self.nat_rules = nat_rules
         self.info = info
         self.suspensions = suspensions
+        self.customers = customers  # service.customers.CustomerAccess: a deleted container's customer is signed out
         self.traffic = None  # service.traffic.TrafficService, set by build_services: forgets the deleted
 
     def create_instance(self, name, image, plan=None):
@@ -48,8 +49,8 @@ class ContainerService:
             raise IncusError(N_("Creating container {name} failed: {reason}"), name=name, reason=reason) from exc
 
     def delete(self, name):
-        """Delete the container, then its NAT rules, its last known state, its suspended mark and
-        its traffic plan. Its kernel rules are out while Incus deletes it and back when that
+        """Delete the container, then its NAT rules, its last known state, its suspended mark, its
+        traffic plan and its customer's sessions. Its kernel rules are out while Incus deletes it and back when that
         fails. No write transaction or lock is held across the Incus calls. The number of NAT
         rules deleted (the orphaned rules of an earlier container of its name stay: see
         ``nat_sync``)."""
@@ -69,4 +70,6 @@ class ContainerService:
         self.suspensions.clear(name)
         if self.traffic is not None:
             self.traffic.forget(name)
+        if self.customers is not None:
+            self.customers.end_sessions(name)
         return len(removed)

@@ -20,9 +20,12 @@ TARGET_ARGS = ("name", "rule_id", "fingerprint", "alias")
 
 
 def actor():
-    """``api`` for X-API-Hash callers, ``admin:<user>`` for the dashboard, else ``anonymous``."""
+    """``api`` for X-API-Hash callers, ``admin:<user>`` for the dashboard, ``customer:<container>``
+    for a customer's panel, else ``anonymous``."""
     if g.get("auth_via") == "api":
         return "api"
+    if g.get("customer") is not None:
+        return g.customer.actor
     if current_user.is_authenticated:
         return f"admin:{current_user.username}"
     return ANONYMOUS

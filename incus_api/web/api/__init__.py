@@ -20,6 +20,7 @@ from . import (  # noqa: E402,F401  (registers the routes on bp)
     billing,
     console,  # noqa: E402,F401  (the one-time console link)
     containers,
+    customers,  # noqa: E402,F401  (the customer panel's link and sign-out)
     images,
     limits,
     nat_rules,

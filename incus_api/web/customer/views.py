@@ -1,0 +1,97 @@
+"""The customer's routes: the link that signs in, the panel, signing out. The panel's actions live
+beside these, each calling the same service as the admin's route."""
+from flask import (
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+
+from ...exceptions import AppError, Unauthorized
+from ...i18n import N_
+from ..security import LoginLimited, login_limiter
+from . import bp
+
+COOKIE = "customer_session"
+LINK_LIMIT_NAME = "customer-link"  # the login limit's name for link opens: per client address
+OPEN_ENDPOINTS = ("customer.open_link", "customer.signed_out")
+
+
+def services():
+    return current_app.extensions["incus_api"].services
+
+
+def wants_json():
+    return request.method != "GET" or request.accept_mimetypes.best == "application/json"
+
+
+@bp.before_request
+def load_customer():
+    """Every view but the link's needs a customer session: 401 otherwise (a page for a browser,
+    JSON for the panel's calls)."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    customer = services().customers.session(request.cookies.get(COOKIE))
+    if customer is None:
+        error = Unauthorized(N_("You are not signed in to this control panel, or your session has ended: open it again "
+                                "from your provider's billing panel"))
+        if wants_json():
+            return jsonify(error.to_dict(translate=_)), 401
+        return refused_page(error.to_dict(translate=_)["message"], 401)
+    g.customer = customer
+    return None
+
+
+def refused_page(message, status):
+    response = make_response(render_template("customer_refused.html", message=message), status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"  # the link's token stays out of Referer
+    return response
+
+
+def cookie_secure():
+    return bool(current_app.config.get("SESSION_COOKIE_SECURE") or request.is_secure)
+
+
+@bp.get("/<token>")
+def open_link(token):
+    """A one-time link: spent here, opening a session for its container; then the panel."""
+    try:
+        login_limiter(current_app).attempt(LINK_LIMIT_NAME, request.remote_addr)
+        session_id, _name, seconds = services().customers.redeem(token, client_address=request.remote_addr)
+    except LoginLimited as exc:
+        response = refused_page(exc.to_dict(translate=_)["message"], 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except AppError as exc:
+        return refused_page(exc.to_dict(translate=_)["message"], exc.http_status)
+    response = redirect(url_for("customer.panel"))
+    response.set_cookie(COOKIE, session_id, max_age=seconds, path=url_for("customer.panel"), secure=cookie_secure(),
+                        httponly=True, samesite="Lax")
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.get("")
+def panel():
+    customer = g.customer
+    return render_template("customer.html", name=customer.name)
+
+
+@bp.post("/logout")
+def logout():
+    """This browser's session ends (the customer's other browsers stay signed in)."""
+    services().customers.sign_out(g.customer)
+    response = redirect(url_for("customer.signed_out"))
+    response.delete_cookie(COOKIE, path=url_for("customer.panel"), secure=cookie_secure(), httponly=True, samesite="Lax")
+    return response
+
+
+@bp.get("/signed-out")
+def signed_out():
+    return refused_page(_("You are signed out. Open the control panel again from your provider's billing panel."), 200)
