@@ -27,6 +27,7 @@ from .commands import Commands
 from .console import ConsoleService
 from .containers import ContainerService
 from .credentials import Credentials
+from .customer_forwards import CustomerForwards
 from .customers import CustomerAccess
 from .doctor import Doctor
 from .images import ImageService
@@ -64,6 +65,7 @@ class Services:
     traffic: TrafficService  # monthly traffic: the sampler, the quotas, the reports
     accounts: Accounts  # the dashboard's admins and the API secret
     customers: CustomerAccess  # the customer's panel: one-time links and the sessions they open
+    customer_forwards: CustomerForwards  # the customer's panel: the forwards of their port block
 
 
 def build_services(incus, nat, db, config):
@@ -100,5 +102,6 @@ def build_services(incus, nat, db, config):
         nat_rules=nat_rules, nat_sync=nat_sync, addresses=addresses, nic_guard=nic_guard, images=images, audit_log=audit_log,
         doctor=Doctor(incus, nat_rules, nic_guard, traffic), lifecycle=lifecycle, provisioning=provisioning,
         limits=limits, traffic=traffic, accounts=Accounts(db=db, config=config), customers=customers,
+        customer_forwards=CustomerForwards(nat_rules=nat_rules, suspensions=suspensions, config=config),
         console=ConsoleService(incus=incus, db=db, suspensions=suspensions, audit_log=audit_log, config=config),
     )

@@ -13,6 +13,11 @@ A rule is bound to the instance it was made for (its Incus ``volatile.uuid``). W
 is gone (deleted outside the service, or made again under its name), a sync orphans the rule
 (``nat_sync``): it leaves the kernel and is nobody's forward, but the row stays, shown with
 ``orphaned``, and its host ports stay taken until it is deleted.
+
+A sale's port block (``ports=N``) is recorded beside its rules, in the same transaction
+(``port_blocks``): its ports stay the container's whatever its rules are now, so no other
+container's rule may take one (409) and the pool never hands one out. The service's delete of the
+container drops its block with its rules; a sync drops the block of an instance that is gone.
 """
 import contextlib
 import logging
@@ -24,6 +29,7 @@ from ..exceptions import BadInput, Conflict, NotFound
 from ..i18n import N_
 from ..nat import Forward
 from ..store import nat_rules as rules_table
+from ..store import port_blocks as blocks_table
 from .suspensions import instance_uuid
 
 log = logging.getLogger(__name__)
@@ -37,6 +43,18 @@ def rule_dict(row):
     rule["container_port_end"] = rule["container_port"] + rule["host_port_end"] - rule["host_port"]
     rule["orphaned"] = rule.get("orphaned_at") is not None
     return rule
+
+
+def block_dict(row):
+    """A port block as the API and the panels show it."""
+    return {"start": row["first_port"], "end": row["last_port"], "count": row["last_port"] - row["first_port"] + 1}
+
+
+def same_owner(row, container_name, uuid):
+    """Whether ``row`` (a rule's or a block's) is of this container's instance ``uuid`` (either
+    UUID unknown: the name decides)."""
+    return row["container_name"] == container_name and (
+        None in (uuid, row["instance_uuid"]) or uuid == row["instance_uuid"])
 
 
 def forward_of(row, container_ip=None):
@@ -68,9 +86,11 @@ class NatRuleService:
             raise NotFound(N_("NAT rule {rule_id} does not exist"), rule_id=rule_id)
         return row
 
-    def list_for(self, container_name):
-        """The container's rules (not the orphaned ones of an earlier container of its name)."""
-        return [rule_dict(row) for row in rules_table.of_container(self.db, container_name)]
+    def list_for(self, container_name, uuid=None):
+        """The container's rules (not the orphaned ones of an earlier container of its name); with
+        ``uuid``, only those of that instance (or of none recorded)."""
+        return [rule_dict(row) for row in rules_table.of_container(self.db, container_name)
+                if uuid is None or same_owner(row, container_name, uuid)]
 
     def list_all(self):
         """Every rule, orphaned ones included (``orphaned``), oldest first."""
@@ -99,14 +119,37 @@ class NatRuleService:
         """The rule forwarding ``host_port/protocol``, or None."""
         return rules_table.overlapping(self.db, protocol, host_port, host_port)
 
+    def block_of(self, container_name, uuid=None):
+        """The port block of the container (of its instance ``uuid`` when given) as ``block_dict``,
+        or None: a container sold without ``ports``, or before blocks were recorded and whose
+        rules did not show one (migration 014)."""
+        rows = [row for row in blocks_table.of_container(self.db, container_name)
+                if same_owner(row, container_name, uuid)]
+        exact = [row for row in rows if uuid is not None and row["instance_uuid"] == uuid]
+        return block_dict((exact or rows)[0]) if rows else None
+
+    def check_blocks(self, container_name, host_port, host_port_end, uuid=None, db=None):
+        """409 when a port of ``host_port..host_port_end`` is in another container's port block
+        (or in one of an earlier instance of this name)."""
+        for row in blocks_table.overlapping(db or self.db, host_port, host_port_end):
+            if not same_owner(row, container_name, uuid):
+                raise Conflict(N_("Host port {port} is in the port block {block} sold with container {container}: "
+                                  "it is not free for another container"),
+                               port=max(host_port, row["first_port"]), container=row["container_name"],
+                               block=f"{row['first_port']}-{row['last_port']}")
+
     # -- add --------------------------------------------------------------------------------
 
-    def add(self, container_name, host_port, container_port, protocol, host_port_end=None):
+    def add(self, container_name, host_port, container_port, protocol, host_port_end=None, for_instance=None):
         """Forward ``host_port[..host_port_end]/protocol`` to the container. Returns
-        ``(rule, created)``; ``created`` is False when exactly this rule already existed."""
+        ``(rule, created)``; ``created`` is False when exactly this rule already existed.
+        ``for_instance``: the instance UUID the caller acts for (a customer's session): 404 when
+        the container of that name is another instance now."""
         host_port_end = host_port_end or host_port
         self.port_policy.check(host_port, host_port_end, protocol)
         instance, container_ip = self._assigned_address(container_name)
+        if for_instance is not None and instance_uuid(instance) not in (None, for_instance):
+            raise NotFound(N_("Container {name} does not exist"), name=container_name)
         # Before the rule exists: the address cannot move and the container cannot claim another's.
         self.nic_guard.guard(container_name, instance, container_ip)
 
@@ -118,6 +161,7 @@ class NatRuleService:
                     if overlapping is not None:
                         return self._same_or_conflict(overlapping, container_name, host_port, host_port_end,
                                                       container_port, instance_uuid(instance))
+                    self.check_blocks(container_name, host_port, host_port_end, instance_uuid(instance), db=conn)
                     rule_id = rules_table.insert(conn, container_name, host_port, host_port_end, container_port,
                                                  protocol, container_ip, instance_uuid(instance))
             except sqlite3.IntegrityError as exc:
@@ -150,7 +194,7 @@ class NatRuleService:
         instance, container_ip = assigned or self._assigned_address(container_name)
         self.nic_guard.guard(container_name, instance, container_ip)
 
-        forwards = []
+        forwards, block_ids = [], []
         trying = (None, None)  # the host port and protocol being inserted, for an IntegrityError
         listening = pool.listening() if pooled else None
         with self.lock:
@@ -162,6 +206,10 @@ class NatRuleService:
                         else:
                             host_port, host_port_end = request.host_port, request.host_port + request.count - 1
                         container_port = request.container_port or host_port
+                        self.check_blocks(container_name, host_port, host_port_end, instance_uuid(instance), db=conn)
+                        if request.block:
+                            block_ids.append(blocks_table.insert(conn, container_name, instance_uuid(instance),
+                                                                 host_port, host_port_end))
                         for protocol in request.protocols:
                             overlapping = rules_table.overlapping(conn, protocol, host_port, host_port_end)
                             if overlapping is not None:  # never "the same rule": every forward here is new
@@ -175,20 +223,23 @@ class NatRuleService:
             except sqlite3.IntegrityError as exc:
                 raise Conflict(N_("Host port {host_port}/{protocol} is already forwarded"),
                                host_port=trying[0], protocol=trying[1]) from exc
-            self._into_kernel(lambda: self.nat.add_many(forwards), [forward.rule_id for forward in forwards])
+            self._into_kernel(lambda: self.nat.add_many(forwards), [forward.rule_id for forward in forwards],
+                              block_ids)
         if forwards:
             self._ensure_forward_accept_now_and_then()
         return [rule_dict(row) for row in rules_table.by_ids(self.db, [forward.rule_id for forward in forwards])]
 
-    def _into_kernel(self, write, rule_ids):
-        """``write`` the kernel rules of rows just committed; when it fails, the rows go again.
-        Called with the NAT lock held."""
+    def _into_kernel(self, write, rule_ids, block_ids=()):
+        """``write`` the kernel rules of rows just committed; when it fails, the rows (and the
+        blocks recorded with them) go again. Called with the NAT lock held."""
         try:
             write()
         except BaseException:
             with self.db.transaction() as conn:
                 for rule_id in rule_ids:
                     rules_table.delete(conn, rule_id)
+                for block_id in block_ids:
+                    blocks_table.delete(conn, block_id)
             raise
 
     @staticmethod
@@ -238,11 +289,14 @@ class NatRuleService:
 
     # -- delete -----------------------------------------------------------------------------
 
-    def delete(self, rule_id):
+    def delete(self, rule_id, allowed=None):
         """Remove the kernel rule and the row (an orphaned one too). Returns ``(rule, kernel_had_it)``;
-        an orphaned rule has none in the kernel."""
+        an orphaned rule has none in the kernel. ``allowed(row)``, when given, is called under the
+        NAT lock before anything changes and raises to refuse (a customer's scope)."""
         with self.lock:
             row = self.get(rule_id)
+            if allowed is not None:
+                allowed(row)
             forward = forward_of(row)
             kernel_had_it = self.nat.remove(forward)
             try:
@@ -280,15 +334,23 @@ class NatRuleService:
             raise
 
     def delete_all_for(self, container_name, uuid=None):
-        """Delete the container's rows (with ``uuid``: those of that instance) and whatever kernel
-        rules of theirs still stand; the orphaned rules of an earlier container of the name stay.
-        The container is no longer ``leaving``. The rules deleted."""
+        """Delete the container's rows (with ``uuid``: those of that instance) and its port block,
+        and whatever kernel rules of theirs still stand; the orphaned rules of an earlier
+        container of the name stay. The container is no longer ``leaving``. The rules deleted."""
         with self.lock:
             try:
                 with self.db.transaction() as conn:
                     rows = rules_table.delete_of_container(conn, container_name, uuid)
+                    blocks_table.delete_of_container(conn, container_name, uuid)
                 for row in rows:
                     self.nat.remove(forward_of(row))
             finally:
                 self.leaving.discard(container_name)
         return [rule_dict(row) for row in rows]
+
+    def drop_blocks(self, container_name, uuid=None):
+        """Forget the container's port block (with ``uuid``: that instance's), its rules left as
+        they are: a sale undoing its forwards."""
+        with self.lock:
+            with self.db.transaction() as conn:
+                return len(blocks_table.delete_of_container(conn, container_name, uuid))

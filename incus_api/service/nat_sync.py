@@ -14,12 +14,17 @@ anything: while Incus cannot answer, every rule stays as it is. The rules are re
 is asked, and a rule is written only for a container Incus already lists, so a container created
 meanwhile is never taken for a vanished one; a container this service is deleting (``leaving``)
 has its rules deleted by that delete, not orphaned.
+
+A port block (``ports=N``) of an instance that is gone is released at the same pass: its ports
+that a rule still forwards stay taken by that orphaned rule, the others are free again (nothing
+forwards them, and the customer they were sold to is gone with the container).
 """
 import logging
 from dataclasses import dataclass, field
 
 from ..exceptions import AppError
 from ..store import nat_rules as rules_table
+from ..store import port_blocks as blocks_table
 from .nat_rules import forward_of
 from .suspensions import instance_uuid
 
@@ -60,15 +65,17 @@ class SyncReport:
     guarded: list = field(default_factory=list)
     forward_accept: list = field(default_factory=list)
     orphaned: list = field(default_factory=list)  # rule ids orphaned by this pass
+    released: list = field(default_factory=list)  # port blocks of gone instances released by this pass
 
     @property
     def changed(self):
         return bool(self.added or self.removed or self.readdressed or self.guarded or self.forward_accept
-                    or self.orphaned)
+                    or self.orphaned or self.released)
 
     def as_dict(self):
         return {"added": self.added, "removed": self.removed, "readdressed": self.readdressed,
-                "guarded": self.guarded, "forward_accept": self.forward_accept, "orphaned": self.orphaned}
+                "guarded": self.guarded, "forward_accept": self.forward_accept, "orphaned": self.orphaned,
+                "released": [_block(row) for row, _ in self.released]}
 
 
 class NatSync:
@@ -90,9 +97,12 @@ class NatSync:
         # The rules before Incus's list: each was written while Incus listed its container, so
         # one missing from the list was deleted since (not yet created is impossible).
         before = rules_table.of_containers(self.db, names, live=True)
+        blocks = blocks_table.of_containers(self.db, names)
         # Ask Incus before taking the NAT lock: other requests keep going meanwhile.
-        found = self._assigned_addresses(before, report)
-        gone = vanished(before, None if found is None else {name: instance for name, (instance, _) in found.items()})
+        found = self._assigned_addresses(before, report, {row["container_name"] for row in blocks})
+        listed = None if found is None else {name: instance for name, (instance, _) in found.items()}
+        gone = vanished(before, listed)
+        gone_blocks = vanished(blocks, listed)
         orphans = []
         with self.nat_rules.lock:
             with self.db.transaction() as conn:
@@ -101,6 +111,15 @@ class NatSync:
                 marked = set(rules_table.orphan(conn, [rule_id for rule_id in gone
                                                        if by_id[rule_id]["container_name"] not in leaving]))
                 orphans = [(by_id[rule_id], gone[rule_id]) for rule_id in sorted(marked)]
+                for block in blocks:
+                    if block["container_name"] in leaving:
+                        continue
+                    if block["id"] in gone_blocks:
+                        blocks_table.delete(conn, block["id"])
+                        report.released.append((block, gone_blocks[block["id"]]))
+                    elif block["instance_uuid"] is None and listed and block["container_name"] in listed \
+                            and instance_uuid(listed[block["container_name"]]):
+                        blocks_table.bind(conn, block["id"], instance_uuid(listed[block["container_name"]]))
                 wanted = {}
                 for row in rules_table.of_containers(conn, names, live=True):
                     if row["container_name"] in leaving:
@@ -138,12 +157,13 @@ class NatSync:
         self._record(report, container_name, orphans)
         return report
 
-    def _assigned_addresses(self, rows, report):
+    def _assigned_addresses(self, rows, report, more_names=()):
         """``{name: (instance, address or None)}`` of the rules' containers that Incus lists, or
         None when Incus could not answer (the rules then keep their recorded addresses and none
         is orphaned). The NICs of those whose rules were made for them are guarded (pinned and
-        filtered) on the way, e.g. after an upgrade from a version that did not."""
-        names = {row["container_name"] for row in rows}
+        filtered) on the way, e.g. after an upgrade from a version that did not. ``more_names``:
+        containers to look for besides the rules' (those of the port blocks)."""
+        names = {row["container_name"] for row in rows} | set(more_names)
         if not names:
             return {}
         try:
@@ -165,6 +185,9 @@ class NatSync:
         if not report.changed:
             return
         log.info("NAT sync%s: %s", f" ({container_name})" if container_name else "", report.as_dict())
+        for block, reason in report.released:
+            log.warning("NAT sync: container %s was %s outside this service: its port block %s is released",
+                        block["container_name"], reason, _block(block))
         for (name, reason), rows in _by_container(orphans).items():
             log.warning("NAT sync: container %s was %s outside this service: its NAT rules %s are orphaned "
                         "(out of the kernel, their host ports kept until deleted)", name, reason,
@@ -180,6 +203,9 @@ class NatSync:
                 "reason": reason, "rules": [row["id"] for row in rows], "instance_uuid": rows[0]["instance_uuid"],
                 "address": rows[0]["container_ip"],
                 "host_ports": [_ports(row) for row in rows]})
+        for block, reason in report.released:
+            self.audit_log.write("system", "nat_sync.release_block", target=block["container_name"], details={
+                "reason": reason, "port_block": _block(block), "instance_uuid": block["instance_uuid"]})
 
     def follow_restart(self, container_name):
         """After a start/restart: make the container's rules point at its assigned address."""
@@ -199,3 +225,7 @@ def _by_container(orphans):
 def _ports(row):
     ports = str(row["host_port"]) if row["host_port"] == row["host_port_end"] else f"{row['host_port']}-{row['host_port_end']}"
     return f"{ports}/{row['protocol']}"
+
+
+def _block(row):
+    return f"{row['first_port']}-{row['last_port']}"

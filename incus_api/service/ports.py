@@ -7,6 +7,7 @@ from ..host import sockets as host_sockets
 from ..i18n import N_
 from ..parse.ports import PORT_MAX, PORT_MIN
 from ..store import nat_rules as rules_table
+from ..store import port_blocks as blocks_table
 
 # DNS and DHCP: every container asks the host's dnsmasq on the bridge; a forward must never take them.
 ALWAYS_RESERVED = (53, 67)
@@ -42,12 +43,14 @@ class PortPolicy:
 class PortRequest:
     """Forwards wanted for a container: ``count`` host ports from ``host_port`` (None: the first
     free block of the pool) to the container's ``container_port``.. (None: the same numbers),
-    one rule per protocol."""
+    one rule per protocol. ``block``: the ports are recorded as the container's port block (a
+    sale's ``ports=N``), held by it whether or not a rule forwards them later."""
 
     host_port: int = None
     count: int = 1
     container_port: int = None
     protocols: tuple = ("tcp",)
+    block: bool = False
 
 
 def parse_port_pool(spec):
@@ -83,8 +86,8 @@ def first_free_block(pool_start, pool_end, count, taken_points, taken_ranges):
 
 class PortPool:
     """Consecutive host ports of ``PORT_POOL`` that nothing holds: not reserved, not in a NAT rule
-    of the database (either protocol, ranges included), not listened on by a host program (tcp
-    or udp). ``free_block`` only reads; the NAT rule service calls it inside the write
+    of the database (either protocol, ranges included), not in a container's port block (with
+    or without rules), not listened on by a host program (tcp or udp). ``free_block`` only reads; the NAT rule service calls it inside the write
     transaction that inserts the rules, so two creates never get the same ports."""
 
     def __init__(self, config, policy):
@@ -99,7 +102,7 @@ class PortPool:
     def free_block(self, db, count, listening=None):
         """``(start, end)`` of the first ``count`` consecutive free ports; ``Conflict`` when none.
         ``listening``: the ports of ``listening()`` when the caller has just read them."""
-        taken = rules_table.taken_between(db, self.start, self.end)
+        taken = rules_table.taken_between(db, self.start, self.end) + blocks_table.taken_between(db, self.start, self.end)
         listening = self.listening() if listening is None else listening
         start = first_free_block(self.start, self.end, count, self.policy.reserved | listening,
                                  taken)

@@ -7,7 +7,9 @@ Root's credentials are set (an exec in the new container, the slowest step after
 while the forwards and the traffic plan are written; the sale waits for both before it answers
 or undoes anything.
 Ports come from ``PORT_POOL`` inside the transaction that writes their rules (``NatRuleService
-.add_many``), so two concurrent sales never get the same port.
+.add_many``), so two concurrent sales never get the same port. The ``ports=N`` block is recorded
+in that transaction too (``port_blocks``): its ports stay the container's when its customer
+deletes or repoints a rule, and the pool never sells them again while the container lives.
 
 Also what a billing system polls: the host-wide container list, every NAT rule, the free ports,
 and a container's SSH endpoint.
@@ -23,6 +25,7 @@ from ..parse.ports import MAX_BLOCK
 from . import public_address
 from .plans import LIMIT_FIELDS
 from .ports import PortRequest
+from .suspensions import instance_uuid
 from .traffic import TrafficPlan
 
 log = logging.getLogger(__name__)
@@ -120,7 +123,7 @@ class Provisioner:
                 rules = self.nat_rules.add_many(name, requests, pool=self.pool,
                                                 assigned=(instance, info["ip"]) if info["ip"] else None) \
                     if requests else []
-                undo.append(("forwards", lambda: self._remove_rules(rules)))
+                undo.append(("forwards", lambda: self._remove_rules(rules, name, instance_uuid(instance))))
 
                 step = "traffic"
                 self.traffic.create_plan(name, traffic_plan or TrafficPlan())
@@ -146,7 +149,7 @@ class Provisioner:
             requests.append(PortRequest(host_port=None if ssh_port == "auto" else ssh_port,
                                         container_port=SSH_PORT, protocols=("tcp",)))
         if ports:
-            requests.append(PortRequest(host_port=None, count=ports, protocols=("tcp", "udp")))
+            requests.append(PortRequest(host_port=None, count=ports, protocols=("tcp", "udp"), block=True))
         return requests
 
     def _check_ports(self, requests):
@@ -158,15 +161,17 @@ class Provisioner:
             self.nat_rules.port_policy.check(port, port, "tcp")
             if self.nat_rules.forwarded(port, "tcp") is not None:
                 raise Conflict(N_("Host port {host_port}/{protocol} is already forwarded"), host_port=port, protocol="tcp")
+            self.nat_rules.check_blocks(None, port, port)  # nobody's yet: any block holding it is another's
         if pooled:
             self.nat_rules.free_ports(self.pool, pooled)
 
-    def _remove_rules(self, rules):
+    def _remove_rules(self, rules, name, uuid):
         for rule in reversed(rules):
             try:
                 self.nat_rules.delete(rule["id"])
             except NotFound:
                 continue
+        self.nat_rules.drop_blocks(name, uuid)
 
     def _delete_if_made(self, name):
         try:
@@ -241,6 +246,11 @@ class Provisioner:
         if not 1 <= count <= MAX_BLOCK:
             raise ValueError(count)
         return self.nat_rules.free_ports(self.pool, count)
+
+    def port_block_of(self, name, uuid=None):
+        """``{"start", "end", "count"}`` of the container's port block (``ports=N``; of its
+        instance ``uuid`` when given), or None."""
+        return self.nat_rules.block_of(name, uuid)
 
     def ssh_of(self, name):
         """``{"host", "port"}`` of the forward to the container's 22/tcp, or None."""

@@ -199,6 +199,7 @@ def test_eight_concurrent_sales_get_distinct_ports(app, live_server, container_n
 def nothing_left(app, api, name, pinned):
     assert incus_cli("info", name, check=False).returncode != 0, f"{name} was left behind"
     assert api.get("/nat_rules").get_json()["rules"] == []
+    assert app.extensions["incus_api"].services.nat_rules.block_of(name) is None  # nor its port block
     assert forwarded_ports(app) == []
     assert app.extensions["incus_api"].services.addresses._pending == set()  # the address chosen for the sale is no longer held
     # ... and pinned on no instance of ours (another test's create may have taken it since)

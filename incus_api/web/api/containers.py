@@ -10,7 +10,7 @@ from ...parse import choices, commands, credentials, names
 from ...schemas import Param, route
 from ...schemas.params import IMAGE, IMAGE_SCHEMA, NAME, NEW_NAME, PASSWORD_SCHEMA, RULE, SSH_KEY, optional_password
 from ...schemas.plan import CREATE_PLAN_PARAMS, LIMITS_SCHEMA
-from ...schemas.sale import ENDPOINT, PORTS_PARAM, SSH_PORT_PARAM
+from ...schemas.sale import ENDPOINT, PORT_BLOCK, PORTS_PARAM, SSH_PORT_PARAM
 from ...schemas.traffic import SUMMARY, TRAFFIC_PARAMS, USAGE
 from ...service.plans import Plan
 from ...service.traffic import TrafficPlan
@@ -175,12 +175,15 @@ def exec_command(name, command):
         "live_data_available": {"type": "boolean"}, "message": {"type": "string"},
         "ssh": {"oneOf": [ENDPOINT, {"type": "null"}],
                 "description": "Where the NAT rule to the container's 22/tcp is reached, or null"},
+        "port_block": {"oneOf": [PORT_BLOCK, {"type": "null"}], "description": (
+            "The host ports sold with it (`ports` at create): its own whatever their rules are now, or null")},
         "traffic": SUMMARY}},
     errors=(400, 401, 404, 503),
     description="Live from Incus, or the last known data (`live_data_available: false`).")
 def container_info(name):
     info = services().info.info(name)
     info["ssh"] = services().provisioning.ssh_of(name)
+    info["port_block"] = services().provisioning.port_block_of(name, (info.get("config") or {}).get("volatile.uuid"))
     info["traffic"] = services().traffic.summary(name)
     if info["live_data_available"]:
         info["message"] = _("Live data from Incus")

@@ -10,4 +10,4 @@ from flask import Blueprint
 
 bp = Blueprint("customer", __name__, url_prefix="/customer")
 
-from . import views  # noqa: E402,F401 - registers the routes
+from . import forwards, views  # noqa: E402,F401 - registers the routes
