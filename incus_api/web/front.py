@@ -1,9 +1,9 @@
-"""The front: what faces the network, in app.py's first process (beside gunicorn's master).
+"""The front: what faces the network, a process of its own that app.py forks before gunicorn starts.
 
 gunicorn's gthread worker reads a request on a blocking socket in one of its threads: 32
 connections that send half a request and stall hold all 32 threads, and everything stops. So the
 worker listens only on a unix socket in a private folder, and this front, one asyncio loop in a
-thread of the first process, holds the network side:
+process of its own, holds the network side:
 
 - **Requests arrive whole or not at all.** A request (line, headers and body) is read here, then
   passed to the worker in one piece: a worker's thread never waits on a client. A request not
@@ -31,11 +31,10 @@ import ctypes
 import json
 import logging
 import os
+import signal
 import socket
 import ssl
-import stat
 import struct
-import threading
 from dataclasses import dataclass
 
 import h11
@@ -43,6 +42,7 @@ import h11
 log = logging.getLogger(__name__)
 
 READ_BYTES = 64 * 1024
+PR_SET_PDEATHSIG = 1  # from linux/prctl.h
 BACKLOG = 1024  # connections the kernel queues before the front accepts them (asyncio's own default is 100)
 # asyncio gives each TLS connection a read buffer of this size (256 KiB by default: 90 MB for the
 # 350 stalled connections of the slow-client test, 2.5 GB at the connection limit). A TLS record
@@ -99,18 +99,33 @@ class Front:
         self.closed = 0  # since the heap was last trimmed
         self.by_address = collections.Counter()
         self.loop = None
-        self._thread = None
 
-    # -- the loop's thread -------------------------------------------------------------------
+    # -- its process -------------------------------------------------------------------------
 
-    def start(self):
-        """Serve in a thread of this process; returns once the listener is being served."""
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="front", daemon=True)
-        self._thread.start()
-        ready.wait()
+    def spawn(self):
+        """Serve in a process of its own, forked now; returns its pid. Call it while this process
+        has no other thread: a fork while another thread holds one of OpenSSL's locks leaves that
+        lock held in the child for ever (gunicorn's worker, forked from a process whose thread was
+        serving TLS, hung in its first scrypt). The front ends with its parent."""
+        parent = os.getpid()
+        pid = os.fork()
+        if pid:
+            return pid
+        status = 1
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != parent:  # the parent went before the line above
+                os._exit(0)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the server's to handle
+            self.run()
+            status = 0
+        finally:
+            os._exit(status)
 
-    def _run(self, ready):
+    def run(self, ready=None):
+        """Serve in the calling thread until ``stop``; ``ready`` (an Event) is set once the
+        listener is served."""
         asyncio.sslproto.SSLProtocol.max_size = TLS_BUFFER_BYTES  # this process serves nothing else over TLS
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
@@ -119,13 +134,14 @@ class Front:
             self._accepted, sock=self.listener, ssl=self.ssl_context, limit=READ_BYTES, backlog=BACKLOG,
             ssl_handshake_timeout=self.limits.handshake_seconds if self.ssl_context else None))
         self.loop.create_task(self._trim_after_bursts())
-        ready.set()
+        if ready is not None:
+            ready.set()
         self.loop.run_forever()
 
     def stop(self):
+        """Stop ``run`` from another thread: every connection is cancelled."""
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self._shut)
-            self._thread.join(timeout=5)
 
     def _shut(self):
         for task in asyncio.all_tasks(self.loop):
@@ -138,29 +154,6 @@ class Front:
             if self.closed >= TRIM_AFTER_CLOSED:
                 self.closed = 0
                 trim_heap()
-
-    @staticmethod
-    def forget_in_child():
-        """In a process forked from this one (gunicorn's worker): let go of every TCP socket the
-        front held at the fork, so a connection the front closes is closed. Each is replaced by
-        ``/dev/null`` under the same number, never closed: the front's objects copied into the
-        child still name those numbers."""
-        devnull = os.open(os.devnull, os.O_RDWR)
-        try:
-            for name in os.listdir("/proc/self/fd"):
-                fd = int(name)
-                try:
-                    if fd == devnull or not stat.S_ISSOCK(os.fstat(fd).st_mode):
-                        continue
-                    probe = socket.socket(fileno=fd)
-                except OSError:
-                    continue
-                family = probe.family
-                probe.detach()
-                if family in (socket.AF_INET, socket.AF_INET6):
-                    os.dup2(devnull, fd)
-        finally:
-            os.close(devnull)
 
     # -- one connection ----------------------------------------------------------------------
 

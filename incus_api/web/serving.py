@@ -1,7 +1,7 @@
 """How app.py serves the app: a front on the network, gunicorn behind it (a function, so tests
 start the same server).
 
-- **The front** (``front.Front``, an asyncio loop in a thread of the first process) listens on
+- **The front** (``front.Front``, an asyncio loop in a process app.py forks first) listens on
   ``HOST``:``PORT``, ends TLS (``service.tls``: ``TLS_CERT``/``TLS_KEY``, or a self-signed
   certificate made at start when missing; ``TLS=off``: plain HTTP), reads each request whole
   within 30 s and only then passes it on, holds the answer for the client, and passes a console's
@@ -27,6 +27,7 @@ What the server does besides:
 - **Stop** (SIGTERM, as systemd sends it): open consoles end within a second (their processes
   in the containers are killed), then the worker finishes within ``GRACEFUL_SECONDS``.
 """
+import contextlib
 import os
 import resource
 import shutil
@@ -58,17 +59,10 @@ class FrontHeaders:
         return self.app(environ, start_response)
 
 
-def gunicorn_options(settings, worker, backend_path, front=None, on_worker_start=None):
+def gunicorn_options(settings, worker, backend_path, on_worker_start=None):
     """gunicorn's settings (see the module's docstring). ``settings``: the config (``LOG_LEVEL``);
     ``worker``: the ``WorkerApp`` whose app the hooks act on; ``backend_path``: the unix socket
-    the worker listens on; ``front``: started once gunicorn listens."""
-
-    def when_ready(_server):
-        if front is not None:
-            front.start()
-
-    def post_fork(_server, _worker):
-        Front.forget_in_child()
+    the worker listens on."""
 
     def post_worker_init(_worker):
         # The app is loaded now (in this process): its background work, then the SIGTERM hook.
@@ -108,8 +102,6 @@ def gunicorn_options(settings, worker, backend_path, front=None, on_worker_start
         "errorlog": "-",
         "loglevel": str(settings.get("LOG_LEVEL", "INFO")).lower(),
         "proc_name": "incus-api-web",
-        "when_ready": when_ready,
-        "post_fork": post_fork,
         "post_worker_init": post_worker_init,
         "worker_int": worker_int,
         "worker_exit": worker_exit,
@@ -137,14 +129,14 @@ class WorkerApp:
             self.consoles().end_all()
 
 
-def build_server(settings, create_app, backend_path, front=None, on_worker_start=None, **overrides):
+def build_server(settings, create_app, backend_path, on_worker_start=None, **overrides):
     """A gunicorn application whose worker serves ``create_app()`` on the unix socket
     ``backend_path`` (``.run()`` serves until stopped); ``on_worker_start(app)`` runs in the worker
-    once the app is built; ``front`` starts once gunicorn listens."""
+    once the app is built."""
     from gunicorn.app.base import BaseApplication
 
     worker = WorkerApp(create_app)
-    options = {**gunicorn_options(settings, worker, backend_path, front, on_worker_start), **overrides}
+    options = {**gunicorn_options(settings, worker, backend_path, on_worker_start), **overrides}
 
     class Server(BaseApplication):
         def load_config(self):
@@ -195,8 +187,12 @@ def serve(settings, create_app, on_worker_start=None, instance_path=DEFAULT_INST
     front = Front(listener, backend_path, MAX_REQUEST_BYTES,
                   ssl_context=tls_context(files.cert, files.key) if files.enabled else None,
                   max_connections=descriptor_budget())
+    front_pid = front.spawn()  # now, while this process has no other thread (see Front.spawn)
+    listener.close()  # the front's alone
     try:
-        build_server(settings, create_app, backend_path, front, on_worker_start).run()
+        build_server(settings, create_app, backend_path, on_worker_start).run()
     finally:
-        front.stop()
+        with contextlib.suppress(OSError):
+            os.kill(front_pid, signal.SIGTERM)
+            os.waitpid(front_pid, 0)
         shutil.rmtree(folder, ignore_errors=True)

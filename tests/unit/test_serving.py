@@ -6,6 +6,7 @@ proxy itself)."""
 import contextlib
 import datetime
 import json
+import re
 import os
 import socket
 import sqlite3
@@ -13,6 +14,7 @@ import ssl
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -195,6 +197,27 @@ def test_a_half_given_certificate_stops_the_service_with_a_clear_message(tmp_pat
     assert proc.wait(timeout=20) != 0
     output.seek(0)
     assert "TLS_CERT and TLS_KEY go together" in output.read().decode()
+
+
+def test_the_front_is_a_process_of_its_own_and_gunicorn_forks_with_no_other_thread(tmp_path):
+    """The front runs in a process app.py forks before gunicorn starts, so gunicorn's master has
+    one thread when it forks the worker: a fork beside a thread serving TLS can leave OpenSSL's
+    locks held in the worker for ever (its first scrypt, a login, hung)."""
+    with served(tmp_path) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        listeners = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+        front = int(re.search(r"pid=(\d+)", listeners).group(1))
+        master = int(Path(f"/proc/{front}/stat").read_text().split(") ")[1].split()[1])  # its parent
+        assert len(os.listdir(f"/proc/{master}/task")) == 1
+        children = {int(pid) for task in os.listdir(f"/proc/{master}/task")
+                    for pid in Path(f"/proc/{master}/task/{task}/children").read_text().split()}
+        assert front in children and len(children) == 2  # the front and gunicorn's worker
+        login = requests.get(f"{server.url}/login", timeout=10, verify=server.cert)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
+        answer = requests.post(f"{server.url}/login", timeout=10, verify=server.cert, cookies=login.cookies,
+                               headers={"Referer": f"{server.url}/login"},
+                               data={"username": "admin", "password": "wrong-password", "csrf_token": token})
+        assert answer.status_code == 401  # the worker checked a password (scrypt) and answered
 
 
 def test_the_master_reads_its_settings_without_loading_the_app():
