@@ -1,6 +1,7 @@
 """Shared fixtures. Integration and browser tests run against the real Incus daemon, the real
 kernel (python-iptables) and real HTTP; they need root. Under CI they must run: when the host is
 not ready, the run fails instead of skipping them."""
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -8,13 +9,20 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pytest
+import requests
+import websocket
+
+from incus_api.host.certificate import make_self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -24,7 +32,7 @@ API_HEADERS = {"X-API-Hash": hashlib.sha256(API_SECRET.encode()).hexdigest()}
 TEST_IMAGE = "busybox"
 TEST_TAG_PREFIX = "incus-api-test"  # + a random part per app: parallel runs never touch each other
 INCUS_SOCKET = os.environ.get("INCUS_SOCKET", "/var/lib/incus/unix.socket")
-REAL_SUITES = ("integration", "browser")
+REAL_SUITES = ("integration", "browser", "billing")
 BUSYBOX_BUILT = "/tmp/incus-api-test-busybox.run"  # the run that built the busybox image last
 
 
@@ -306,3 +314,68 @@ def wait_for_ipv4(name, timeout=15):
             return address
         time.sleep(0.1)
     raise AssertionError(f"{name} got no IPv4 address in {timeout} s")
+
+
+# -- app.py as a host runs it -----------------------------------------------------------------
+
+def unused_port():
+    """A loopback port nothing listens on now (the kernel's pick)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def service():
+    """app.py in a subprocess, as a host runs it (the front with TLS, gunicorn behind): temporary DB
+    and config, known API secret and admin, loopback. Its certificate is made by the test
+    (``TLS_CERT``: the repository's instance folder is left alone); ``service.session()`` and
+    ``service.websocket()`` trust it. Extra settings: ``@pytest.mark.parametrize("service_env", ...)``."""
+    tmp = Path(tempfile.mkdtemp(prefix="incus-api-service-"))
+    (tmp / "config.env").write_text("")
+    make_self_signed(str(tmp / "cert.pem"), str(tmp / "key.pem"), ["localhost", "127.0.0.1"])
+    port, secret, password = unused_port(), "console-test-secret", secrets.token_urlsafe(12)
+    env = {**{k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")},
+           "API_SECRET_KEY": secret, "SECRET_KEY": secrets.token_hex(16), "DATABASE": str(tmp / "db.sqlite3"),
+           "HOST": "127.0.0.1", "PORT": str(port), "INCUS_SOCKET": INCUS_SOCKET, "NAT_SYNC_INTERVAL": "0",
+           "TRAFFIC_INTERVAL": "0", "NAT_TAG_PREFIX": f"{TEST_TAG_PREFIX}-{secrets.token_hex(3)}:",
+           "INCUS_API_CONFIG": str(tmp / "config.env"), "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": password,
+           "LOG_LEVEL": "INFO", "TLS_CERT": str(tmp / "cert.pem"), "TLS_KEY": str(tmp / "key.pem")}
+    subprocess.run([sys.executable, "init_db.py"], cwd=ROOT, env=env, check=True, capture_output=True)
+    log = open(tmp / "service.log", "wb")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc.base, proc.password, proc.log, proc.cert = f"https://127.0.0.1:{port}", password, tmp / "service.log", str(tmp / "cert.pem")
+    proc.api = {"X-API-Hash": hashlib.sha256(secret.encode()).hexdigest()}
+
+    def session():
+        http = requests.Session()
+        http.trust_env, http.verify = False, proc.cert
+        return http
+
+    def open_websocket(url, **kwargs):
+        return websocket.create_connection(url, sslopt={"ca_certs": proc.cert}, **kwargs)
+
+    def login():
+        """A session signed in as the admin, as a browser does it (over HTTPS the CSRF check wants
+        the Referer of this very site)."""
+        http = session()
+        page = http.get(proc.base + "/login", timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        done = http.post(proc.base + "/login", data={"username": "admin", "password": password, "csrf_token": token},
+                         headers={"Referer": proc.base + "/login"}, timeout=10, allow_redirects=False)
+        assert done.status_code == 302, done.text[:300]
+        return http
+
+    proc.session, proc.websocket, proc.login = session, open_websocket, login
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the worker answers (the front alone answers 503)
+        assert proc.poll() is None, (tmp / "service.log").read_text()
+        with contextlib.suppress(requests.RequestException):
+            if session().get(proc.base + "/login", timeout=1).status_code == 200:
+                break
+        time.sleep(0.1)
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    log.close()

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
-PACKAGES="python3-venv python3-dev gcc iptables iproute2 nftables busybox-static file chromium fonts-noto-cjk debootstrap zstd btrfs-progs"
+PACKAGES="python3-venv python3-dev gcc iptables iproute2 nftables busybox-static file chromium fonts-noto-cjk debootstrap zstd btrfs-progs php-cli php-curl"
 missing=""
 for pkg in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $pkg"

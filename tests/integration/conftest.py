@@ -1,21 +1,9 @@
-import contextlib
-import hashlib
-import os
-import re
 import secrets
 import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import requests
-import websocket
-
-from incus_api.host.certificate import make_self_signed
-from tests.conftest import INCUS_SOCKET, ROOT, TEST_TAG_PREFIX
 
 PROBE = r"""
 import socket, sys
@@ -101,59 +89,3 @@ def forward_policy_drop_later():
     if not nft_had_filter and "incus-api" not in subprocess.run(
             ["iptables-nft", "-S", "FORWARD"], capture_output=True, text=True).stdout:
         subprocess.run(["nft", "delete", "table", "ip", "filter"], check=False)
-
-
-@pytest.fixture
-def service():
-    """app.py in a subprocess, as a host runs it (the front with TLS, gunicorn behind): temporary DB
-    and config, known API secret and admin, loopback. Its certificate is made by the test
-    (``TLS_CERT``: the repository's instance folder is left alone); ``service.session()`` and
-    ``service.websocket()`` trust it. Extra settings: ``@pytest.mark.parametrize("service_env", ...)``."""
-    tmp = Path(tempfile.mkdtemp(prefix="incus-api-service-"))
-    (tmp / "config.env").write_text("")
-    make_self_signed(str(tmp / "cert.pem"), str(tmp / "key.pem"), ["localhost", "127.0.0.1"])
-    port, secret, password = free_port(), "console-test-secret", secrets.token_urlsafe(12)
-    env = {**{k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")},
-           "API_SECRET_KEY": secret, "SECRET_KEY": secrets.token_hex(16), "DATABASE": str(tmp / "db.sqlite3"),
-           "HOST": "127.0.0.1", "PORT": str(port), "INCUS_SOCKET": INCUS_SOCKET, "NAT_SYNC_INTERVAL": "0",
-           "TRAFFIC_INTERVAL": "0", "NAT_TAG_PREFIX": f"{TEST_TAG_PREFIX}-{secrets.token_hex(3)}:",
-           "INCUS_API_CONFIG": str(tmp / "config.env"), "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": password,
-           "LOG_LEVEL": "INFO", "TLS_CERT": str(tmp / "cert.pem"), "TLS_KEY": str(tmp / "key.pem")}
-    subprocess.run([sys.executable, "init_db.py"], cwd=ROOT, env=env, check=True, capture_output=True)
-    log = open(tmp / "service.log", "wb")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    proc.base, proc.password, proc.log, proc.cert = f"https://127.0.0.1:{port}", password, tmp / "service.log", str(tmp / "cert.pem")
-    proc.api = {"X-API-Hash": hashlib.sha256(secret.encode()).hexdigest()}
-
-    def session():
-        http = requests.Session()
-        http.trust_env, http.verify = False, proc.cert
-        return http
-
-    def open_websocket(url, **kwargs):
-        return websocket.create_connection(url, sslopt={"ca_certs": proc.cert}, **kwargs)
-
-    def login():
-        """A session signed in as the admin, as a browser does it (over HTTPS the CSRF check wants
-        the Referer of this very site)."""
-        http = session()
-        page = http.get(proc.base + "/login", timeout=10).text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        done = http.post(proc.base + "/login", data={"username": "admin", "password": password, "csrf_token": token},
-                         headers={"Referer": proc.base + "/login"}, timeout=10, allow_redirects=False)
-        assert done.status_code == 302, done.text[:300]
-        return http
-
-    proc.session, proc.websocket, proc.login = session, open_websocket, login
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # until the worker answers (the front alone answers 503)
-        assert proc.poll() is None, (tmp / "service.log").read_text()
-        with contextlib.suppress(requests.RequestException):
-            if session().get(proc.base + "/login", timeout=1).status_code == 200:
-                break
-        time.sleep(0.1)
-    yield proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    log.close()

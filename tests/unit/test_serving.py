@@ -6,8 +6,8 @@ proxy itself)."""
 import contextlib
 import datetime
 import json
-import re
 import os
+import re
 import socket
 import sqlite3
 import ssl
