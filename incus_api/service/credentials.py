@@ -18,6 +18,11 @@ GENERATED_PASSWORD_BYTES = 12  # secrets.token_urlsafe(12): 16 characters, 96 ra
 AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
 
 
+def new_password():
+    """A random root password: 16 characters, 96 random bits."""
+    return secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
+
+
 class NoPasswordSupport(BadInput):
     """The image has no chpasswd (or no /bin/sh to run it): root's password cannot be set."""
 
@@ -39,13 +44,26 @@ class Credentials:
             self.set_password(name, password)
         if password is not None or ssh_key is not None:
             return None
-        generated = secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
+        generated = new_password()
         try:
             self.set_password(name, generated)
         except NoPasswordSupport:
             log.info("image of container %s has no chpasswd: it has no root password", name)
             return None
         return generated
+
+    def reset_password(self, name, password=None):
+        """Root's password set to ``password``, or to a new random one, returned here once (never
+        logged or stored); an image without chpasswd is an error here (400), not a silent None."""
+        generated = new_password() if password is None else None
+        self.set_password(name, password if password is not None else generated)
+        return generated
+
+    def set_ssh_keys(self, name, keys):
+        """Root's authorized_keys replaced by ``keys`` (parsed OpenSSH public keys, one a line);
+        409 while the container is suspended."""
+        self.suspensions.refuse(name, "SSH key change")
+        self._write_authorized_keys(name, keys)
 
     def set_password(self, name, password):
         """Set root's password with ``chpasswd`` in the container.

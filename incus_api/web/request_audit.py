@@ -38,7 +38,9 @@ def record(response):
         form = {}
     details = {field: str(form.get(field))[:100] for field in SAFE_FIELDS if form.get(field) not in (None, "")}
     target = next((str(view_args[arg]) for arg in TARGET_ARGS if arg in view_args), None)
-    if target is None and form.get("name"):
+    if target is None and g.get("customer") is not None:  # the session's container, whatever a field says
+        target = g.customer.name
+    elif target is None and form.get("name"):
         target = str(form.get("name"))[:80]
     body = response.get_json(silent=True) if response.is_json else None
     result = body.get("status") if isinstance(body, dict) and body.get("status") else (

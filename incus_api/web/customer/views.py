@@ -1,6 +1,10 @@
-"""The customer's routes: the link that signs in, the panel, signing out. The panel's actions live
-beside these, each calling the same service as the admin's route."""
+"""The customer's routes: the link that signs in, the panel, signing out. The panel's actions
+(``actions``) and its console (``console``) live beside these, each calling the same service as the
+admin's route."""
+import time
+
 from flask import (
+    abort,
     current_app,
     g,
     jsonify,
@@ -12,8 +16,11 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from ...exceptions import AppError, Unauthorized
+from ...exceptions import AppError, Gone, Unauthorized
 from ...i18n import N_
+from ...service.customer_panel import CustomerPanel
+from ...service.public_address import public_host
+from ..dashboard.console import CONSOLE_CSP, idle_minutes, socket_path, terminal_missing
 from ..security import LoginLimited, login_limiter
 from . import bp
 
@@ -77,10 +84,76 @@ def open_link(token):
     return response
 
 
+def customer_panel():
+    return CustomerPanel(services(), current_app.config.get("CUSTOMER_IMAGES", ""))
+
+
+def overview(panel, customer):
+    """What the overview shows: the container's info (live, or last known), its SSH endpoint,
+    port block and rules, the public host, and when it was read (for the CPU meter)."""
+    info = panel.info(customer)
+    rules = panel.rules(customer)
+    return {"name": customer.name, "info": info, "rules": rules, "ssh": panel.ssh(customer),
+            "block": panel.block(customer, rules), "public_host": public_host(current_app.config),
+            "sampled_at": time.time(), "panel_state": page_state(info), "suspension": panel.suspension(customer, info)}
+
+
+def page_state(info):
+    """What the page's buttons follow: the status, "Suspended" when suspended, nothing while
+    Incus is unreachable (as the admin's container page)."""
+    if not info.get("live_data_available"):
+        return ""
+    return ("Suspended" if info.get("suspended") else info.get("status")) or ""
+
+
+def gone(exc):
+    """The container is no more (or is another instance): this session ends with it."""
+    services().customers.sign_out(g.customer)
+    response = refused_page(exc.to_dict(translate=_)["message"], exc.http_status)
+    response.delete_cookie(COOKIE, path=url_for("customer.panel"), secure=cookie_secure(), httponly=True, samesite="Lax")
+    return response
+
+
 @bp.get("")
 def panel():
     customer = g.customer
-    return render_template("customer.html", name=customer.name)
+    panel = customer_panel()
+    try:
+        view = overview(panel, customer)
+        images = panel.images(customer, view["info"]) if view["info"].get("live_data_available") else []
+    except Gone as exc:
+        return gone(exc)
+    missing = terminal_missing()
+    response = make_response(render_template(
+        "customer.html", **view, usage=panel.usage(customer), images=images, terminal_missing=missing,
+        socket_url=None if missing else socket_path("customer.console_socket"), idle_minutes=idle_minutes()))
+    # xterm.js puts its own <style> elements into the page (as on the admin's console page).
+    response.headers["Content-Security-Policy"] = CONSOLE_CSP
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/overview")
+def overview_part():
+    try:
+        view = overview(customer_panel(), g.customer)
+    except Gone as exc:
+        return gone(exc)
+    return no_store(render_template("_customer_overview.html", **view))
+
+
+@bp.get("/traffic")
+def traffic_part():
+    usage = customer_panel().usage(g.customer)
+    if usage is None:
+        abort(404)
+    return no_store(render_template("_traffic.html", usage=usage))
+
+
+def no_store(html):
+    response = make_response(html)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/logout")
@@ -95,3 +168,6 @@ def logout():
 @bp.get("/signed-out")
 def signed_out():
     return refused_page(_("You are signed out. Open the control panel again from your provider's billing panel."), 200)
+
+
+from . import actions, console  # noqa: E402,F401 - the panel's actions and its console's WebSocket
