@@ -15,7 +15,6 @@ the container was made from (its ``volatile.base_image``, by a local alias of it
 from ..exceptions import BadInput, Conflict, Gone, NotFound
 from ..i18n import N_
 from ..parse.choices import one_of
-from .provisioning import SSH_PORT
 
 POWER_ACTIONS = ("start", "stop", "restart")
 
@@ -23,21 +22,6 @@ POWER_ACTIONS = ("start", "stop", "restart")
 def configured_images(value):
     """``CUSTOMER_IMAGES`` as a list: ``"debian12-ssh, alpine"`` -> ``["debian12-ssh", "alpine"]``."""
     return [item.strip() for item in str(value or "").split(",") if item.strip()]
-
-
-def is_ssh_rule(rule):
-    return (rule["protocol"] == "tcp" and rule["container_port"] == SSH_PORT
-            and rule["host_port"] == (rule.get("host_port_end") or rule["host_port"]))
-
-
-def port_block(rules):
-    """``{"start", "end"}`` of the host ports the container's rules forward besides SSH (its
-    block, as a sale made it), or None."""
-    ports = [(rule["host_port"], rule.get("host_port_end") or rule["host_port"]) for rule in rules
-             if not is_ssh_rule(rule)]
-    if not ports:
-        return None
-    return {"start": min(start for start, _ in ports), "end": max(end for _, end in ports)}
 
 
 class CustomerPanel:
@@ -59,15 +43,10 @@ class CustomerPanel:
             raise Gone(N_("The container of this control panel no longer exists"))
         return info
 
-    def rules(self, customer):
-        return self.services.nat_rules.list_for(customer.name)
-
-    def block(self, customer, rules=None):
-        """``{"start", "end"}`` of the container's port block: as recorded with the sale (the NAT
-        service's ``block_of``), else as its rules besides SSH show it; or None."""
-        block_of = getattr(self.services.nat_rules, "block_of", None)
-        block = block_of(customer.name, customer.instance_uuid) if block_of is not None else None
-        return block or port_block(self.rules(customer) if rules is None else rules)
+    def block(self, customer):
+        """``{"start", "end", "count"}`` of the container's port block (recorded with its sale,
+        the forwards' editor's too), or None."""
+        return self.services.nat_rules.block_of(customer.name, customer.instance_uuid)
 
     def ssh(self, customer):
         """``{"host", "port"}`` of the forward to the container's SSH, or None."""

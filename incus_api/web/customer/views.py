@@ -90,11 +90,10 @@ def customer_panel():
 
 def overview(panel, customer):
     """What the overview shows: the container's info (live, or last known), its SSH endpoint,
-    port block and rules, the public host, and when it was read (for the CPU meter)."""
+    port block, the public host, and when it was read (for the CPU meter)."""
     info = panel.info(customer)
-    rules = panel.rules(customer)
-    return {"name": customer.name, "info": info, "rules": rules, "ssh": panel.ssh(customer),
-            "block": panel.block(customer, rules), "public_host": public_host(current_app.config),
+    return {"name": customer.name, "info": info, "ssh": panel.ssh(customer),
+            "block": panel.block(customer), "public_host": public_host(current_app.config),
             "sampled_at": time.time(), "panel_state": page_state(info), "suspension": panel.suspension(customer, info)}
 
 
