@@ -1,7 +1,7 @@
 /* The container page (container.html): its buttons follow the state the overview shows, and its
    forms: run a command, root password, limits, reinstall, traffic reset, NAT rules. */
 import {
-  afterRefresh, api, confirmDialog, el, notice, onButton, refreshAll, setBusy, showResult, t, url
+  afterRefresh, api, confirmDialog, el, notice, onButton, refreshAll, setBusy, setupCopyButtons, showResult, t, url
 } from './common.js';
 import { clearPlan, deleteRule, imagePicker, planFields, setupContainerActions } from './container-shared.js';
 
@@ -188,7 +188,45 @@ function setupTrafficReset(button) {
   });
 }
 
+/* The customer card: a one-time link to the customer's panel (shown with a copy button), and
+   ending every customer session of the container. */
+function customerLink(button) {
+  var card = button.closest('[data-customer-card]');
+  setBusy(button, true);
+  return api('POST', url('customer_link', button.getAttribute('data-name'))).then(function (result) {
+    setBusy(button, false);
+    var extra = [];
+    if (result.status === 'success') {
+      var id = 'customer-link-url';
+      extra.push(el('span', { 'class': 'inline-field customer-link' }, [
+        el('input', { id: id, 'class': 'mono grow', readonly: '', value: new URL(result.url, window.location.href).href,
+                      'data-customer-link-url': '', 'aria-label': t('customer_link') }),
+        el('button', { type: 'button', 'class': 'btn small', 'data-copy': '#' + id }, [t('copy')])
+      ]));
+    }
+    showResult(card, result, extra);
+  });
+}
+
+function customerLogout(button) {
+  var name = button.getAttribute('data-name');
+  var card = button.closest('[data-customer-card]');
+  return confirmDialog(t('customer_logout_title', { name: name }), [el('p', {}, [t('customer_logout_body')])],
+                       t('customer_logout')).then(function (ok) {
+    if (!ok) { return; }
+    setBusy(button, true);
+    return api('POST', url('customer_logout', name)).then(function (result) {
+      setBusy(button, false);
+      showResult(card, result);
+      return refreshAll();
+    });
+  });
+}
+
 afterRefresh(syncActions);
+onButton('data-customer-link', customerLink);
+onButton('data-customer-logout', customerLogout);
+setupCopyButtons();
 setupContainerActions();
 onButton('data-delete-rule', deleteRule);
 

@@ -160,7 +160,16 @@ def container(name):
     rules = services().nat_rules.list_for(name)
     images, _images_error = local_images()
     return render_template("container.html", name=name, info=info, rules=rules, images=images,
-                           public_host=public_host(current_app.config), usage=traffic_usage(name))
+                           public_host=public_host(current_app.config), usage=traffic_usage(name),
+                           sessions=services().customers.sessions_of(name))
+
+
+@bp.get("/containers/<name>/customer")
+@login_required
+def container_customer(name):
+    """The customer's sessions of the container (its page's customer card)."""
+    name = container_name(name)
+    return render_template("_customer_sessions.html", sessions=services().customers.sessions_of(name))
 
 
 def traffic_usage(name):
@@ -275,6 +284,8 @@ def js_config():
             "password": url_for("api.set_password", name=placeholder),
             "limits": url_for("api.set_limits", name=placeholder),
             "traffic_reset": url_for("api.reset_traffic", name=placeholder),
+            "customer_link": url_for("api.customer_link", name=placeholder),
+            "customer_logout": url_for("api.customer_logout", name=placeholder),
             "image_import": url_for("api.import_image"),
             "image_operation": url_for("api.import_status", operation_id="__ID__"),
             "image_delete": url_for("api.delete_image", fingerprint="__ID__"),
@@ -325,6 +336,10 @@ def js_config():
             "delete_image_body": _("It is removed from the local image store; containers already made from it keep working."),
             "remove_alias_title": _("Remove alias {alias}?"),
             "remove": _("Remove"),
+            "customer_logout_title": _("Sign the customer of {name} out?"),
+            "customer_logout_body": _("Every browser signed in to its control panel is signed out, and its links not opened yet stop working."),
+            "customer_logout": _("End customer sessions"),
+            "customer_link": _("Customer panel link"),
         },
     }
 
