@@ -255,7 +255,7 @@ def test_certificate_trust_modes(service, php_call):
 
 @pytest.mark.parametrize("hostname, port, expected", [
     ("panel.example.com", "", "https://panel.example.com:5000"),
-    ("panel.example.com:8443", "", "https://panel.example.com:8443"),
+    ("panel.example.com:8443", "5000", "https://panel.example.com:8443"),
     ("https://panel.example.com/", "443", "https://panel.example.com:443"),
     ("[2001:db8::1]:8443", "", "https://[2001:db8::1]:8443"),
     ("2001:db8::1", "5001", "https://[2001:db8::1]:5001"),
@@ -263,6 +263,7 @@ def test_certificate_trust_modes(service, php_call):
 def test_server_address_from_whmcs_fields(php_call, hostname, port, expected):
     """The SSO link is built on the server's address as WHMCS's fields give it (no service
     needed: the admin link is made from the fields alone)."""
-    params = {"serverhostname": hostname, "serverip": "", "serverport": port, "serversecure": True}
+    params = {"serverhostname": hostname, "serverip": "", "serverport": port, "serversecure": False,
+              "serverhttpprefix": "http"}  # HTTPS all the same: the hash never travels in clear
     link, _, _ = php_call(HARNESS, "AdminLink", params)
     assert f'href="{expected}/login"' in link

@@ -5,8 +5,8 @@
  * Copy billing/whmcs/modules/servers/incusapiweb/ into WHMCS's modules/servers/ (see
  * billing/README.md). Every setting lives in WHMCS's own forms:
  *
- *  - Server (System Settings > Servers): Hostname (or IP address) and Port of the service, the
- *    "Secure" box (HTTPS, the default), Access Hash = the X-API-Hash init_db.py printed, and
+ *  - Server (System Settings > Servers): Hostname (or IP address) and Port of the service (always
+ *    HTTPS, whatever the "Secure" box says), Access Hash = the X-API-Hash init_db.py printed, and
  *    Username = how the service's certificate is trusted: its public key pin `sha256//...`
  *    (init_db.py prints it), or the absolute path of a CA/certificate PEM file on the WHMCS
  *    host, or empty for the system's CA store (a real certificate). `insecure` switches the
@@ -103,24 +103,18 @@ function incusapiweb_server(array $params)
     }
     $host = preg_replace('#^https?://#i', '', rtrim($host, '/'));
     $port = (int) ($params['serverport'] ?? 0);
-    // "host:port" or "[v6]:port" in the hostname field: the port of the field counts when the
-    // server's own Port field is empty.
+    // "host:port" or "[v6]:port" in the hostname field: that port wins over the Port field
+    // (WHMCS may fill the latter with the module's default).
     if (preg_match('/^\[(.+)\](?::(\d+))?$/', $host, $m) || (substr_count($host, ':') === 1 && preg_match('/^(.+):(\d+)$/', $host, $m))) {
         $host = $m[1];
-        $port = $port ?: (int) ($m[2] ?? 0);
+        $port = (int) ($m[2] ?? 0) ?: $port;
     }
     if ($port <= 0 || $port > 65535) {
         $port = INCUSAPIWEB_DEFAULT_PORT;
     }
-    $prefix = strtolower((string) ($params['serverhttpprefix'] ?? ''));
-    if ($prefix === 'http' || $prefix === 'https') {
-        $scheme = $prefix;
-    } elseif (array_key_exists('serversecure', $params) && $params['serversecure'] !== null) {
-        $secure = $params['serversecure'];
-        $scheme = ($secure === true || in_array(strtolower((string) $secure), ['on', '1', 'true', 'yes'], true)) ? 'https' : 'http';
-    } else {
-        $scheme = 'https';
-    }
+    // HTTPS only, whatever WHMCS's "Secure" box says: the X-API-Hash never travels in clear (a
+    // service with TLS=off sits behind an HTTPS reverse proxy, which is the address to give).
+    $scheme = 'https';
     $hostPart = strpos($host, ':') !== false ? '[' . $host . ']' : $host;
     return [
         'host' => $host,
@@ -137,9 +131,6 @@ function incusapiweb_server(array $params)
 function incusapiweb_tls_options(array $server)
 {
     $trust = $server['trust'];
-    if ($server['scheme'] !== 'https') {
-        return [];
-    }
     if ($trust === '') {
         return [CURLOPT_SSL_VERIFYPEER => true, CURLOPT_SSL_VERIFYHOST => 2];
     }
