@@ -213,6 +213,11 @@ def test_failures_are_messages(zjmf, service, tmp_path):
     assert result["status"] == "error" and "无法连接" in result["msg"] and "cannot reach" in result["msg"]
     link, _ = zjmf("TestLink", down)
     assert link["data"]["server_status"] == 0 and "cannot reach" in link["data"]["msg"]
+    page, _ = zjmf("ClientAreaOutput", down, "info")  # the page still renders, every variable defined
+    assert "cannot reach" in page["vars"]["error"]
+    assert set(re.findall(r"\{\$(\w+)\}", TEMPLATE.read_text())) <= set(page["vars"])
+    _, state = zjmf("ClientAreaOutput", down, "info", get={"action": "panel"})
+    assert state["exited"] and "cannot reach" in state["output"] and "/customer/" not in state["output"]
 
     said = http.post(f"{service.base}/container/vps{hostid}/action", data={"action": "start"}, headers={**service.api, **ZH},
                      timeout=10).json()

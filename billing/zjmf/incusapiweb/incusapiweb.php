@@ -166,9 +166,12 @@ function incusapiweb_request($params, $method, $path, $fields = [], $timeout = I
     $errno = curl_errno($curl);
     $error = curl_error($curl);
     $code = (int)curl_getinfo($curl, CURLINFO_RESPONSE_CODE);
+    $connected = (float)curl_getinfo($curl, CURLINFO_CONNECT_TIME) > 0;
     curl_close($curl);
     if ($errno) {
-        if ($errno === CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+        if ($errno === CURLE_OPERATION_TIMEDOUT && $connected) {
+            $msg = "incus-api-web ($shown) 未在 {$timeout} 秒内回答 / did not answer within {$timeout} s: $error";
+        } elseif ($errno === CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
             $msg = "incus-api-web ($shown) 的证书公钥与固定值不符，已拒绝连接 / refused: the certificate's public key "
                 . "does not match the pin: $error";
         } else {
@@ -506,12 +509,17 @@ function incusapiweb_bytes($bytes)
     return (int)$bytes . ' B';
 }
 
+/** Every variable the template names, so that none is ever undefined. */
+function incusapiweb_client_defaults($params)
+{
+    return ['error' => '', 'status' => '', 'ssh' => '', 'ssh_command' => '', 'username' => 'root',
+            'password' => (string)($params['password'] ?? ''), 'ports' => '', 'traffic' => '', 'ip' => '', 'name' => ''];
+}
+
 /** The page's facts, as plain text (the template engine escapes them). */
 function incusapiweb_client_vars($params)
 {
-    $vars = ['error' => '', 'status' => '', 'ssh' => '', 'ssh_command' => '', 'username' => 'root',
-             'password' => (string)($params['password'] ?? ''), 'ports' => '', 'traffic' => '', 'ip' => '',
-             'name' => ''];
+    $vars = incusapiweb_client_defaults($params);
     $name = incusapiweb_name($params);
     $vars['name'] = $name;
     $res = incusapiweb_request($params, 'GET', '/container/' . $name . '/info', [], 15);
@@ -571,7 +579,7 @@ function incusapiweb_ClientAreaOutput($params, $key)
     try {
         $vars = incusapiweb_client_vars($params);
     } catch (\Throwable $e) {
-        $vars = ['error' => $e->getMessage()];
+        $vars = ['error' => $e->getMessage()] + incusapiweb_client_defaults($params);
     }
     return ['template' => 'templates/info.html', 'vars' => $vars];
 }
