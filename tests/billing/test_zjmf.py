@@ -89,6 +89,8 @@ def test_what_zjmf_reads_first(zjmf, service):
     link, _ = zjmf("TestLink", server_fields(service))
     assert link == {"status": 200, "data": {"server_status": 1, "msg": link["data"]["msg"]}}
     assert "0 container" in link["data"]["msg"] or "个容器" in link["data"]["msg"]
+    url = server_fields(service, server_host=service.base, port="")  # a full address in the hostname field
+    assert zjmf("TestLink", url)[0]["data"]["server_status"] == 1
 
 
 def test_a_host_through_its_life(zjmf, service, busybox_image):
@@ -244,6 +246,10 @@ def test_failures_are_messages(zjmf, service, tmp_path):
     assert link["data"]["server_status"] == 0 and "certificate" in link["data"]["msg"].lower()
     ca_file = {**params, "server_username": str(Path(service.cert))}  # the service's certificate as the CA
     assert zjmf("TestLink", ca_file)[0]["data"]["server_status"] == 1
+    clear = {**params, "server_host": f"http://127.0.0.1:{urlparse(service.base).port}"}  # never in clear
+    link, _ = zjmf("TestLink", clear)
+    assert link["data"]["server_status"] == 0 and "HTTPS only" in link["data"]["msg"]
+    assert "HTTPS only" in zjmf("On", clear)[0]["msg"]
     said_insecure = {**params, "server_username": "insecure"}  # only when the seller writes it
     assert zjmf("TestLink", said_insecure)[0]["data"]["server_status"] == 1
 

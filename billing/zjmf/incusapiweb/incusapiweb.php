@@ -8,7 +8,8 @@
  * each is wrapped in a try/catch of \Throwable, and a failure shows the service's own message.
  *
  * Server fields (服务器设置):
- *   主机名 / IP 地址 (server_host / server_ip)  the service's address; a full URL (https://panel.example.com) works too
+ *   主机名 / IP 地址 (server_host / server_ip)  the service's address; a full URL (https://panel.example.com) works too;
+ *                                               HTTPS only, whatever the SSL box (secure) says
  *   端口 (port)                                 the service's port (default 5000)
  *   访问散列值 (accesshash)                     the X-API-Hash that init_db.py printed (SHA-256 of API_SECRET_KEY)
  *   用户名 (server_username)                    how the certificate is checked:
@@ -88,13 +89,16 @@ function incusapiweb_endpoint($params)
     $scheme = 'https';
     $port = trim((string)($params['port'] ?? ''));
     if (preg_match('#^(https?)://#i', $host, $match)) {
-        $scheme = strtolower($match[1]);
+        if (strtolower($match[1]) !== 'https') {
+            throw new RuntimeException('只支持 HTTPS（X-API-Hash 不能明文传输）/ HTTPS only (the X-API-Hash never travels in clear): '
+                . $host);
+        }
         $parts = parse_url($host);
         $host = $parts['host'] ?? '';
         if (!empty($parts['port'])) {
             $port = (string)$parts['port'];
         } elseif ($port === '') {
-            $port = $scheme === 'https' ? '443' : '80';
+            $port = '443';
         }
     }
     $host = trim($host, '[]/ ');
