@@ -120,6 +120,10 @@ function incusapiweb_tls_options($params)
         return [CURLOPT_SSL_VERIFYPEER => false, CURLOPT_SSL_VERIFYHOST => 0];
     }
     if (stripos($setting, 'sha256//') === 0) {
+        if (!defined('CURLOPT_PINNEDPUBLICKEY')) {
+            throw new RuntimeException('此 PHP 的 cURL 不支持公钥固定，请改用 CA 文件 / this PHP\'s cURL cannot pin a public key: '
+                . 'give a CA file instead');
+        }
         // The key is the identity: the self-signed certificate has no CA to check, and the name the
         // seller reaches it by need not be in it. cURL hangs up before sending anything when the key differs.
         return [CURLOPT_SSL_VERIFYPEER => false, CURLOPT_SSL_VERIFYHOST => 0, CURLOPT_PINNEDPUBLICKEY => $setting];
@@ -175,7 +179,7 @@ function incusapiweb_request($params, $method, $path, $fields = [], $timeout = I
     if ($errno) {
         if ($errno === CURLE_OPERATION_TIMEDOUT && $connected) {
             $msg = "incus-api-web ($shown) 未在 {$timeout} 秒内回答 / did not answer within {$timeout} s: $error";
-        } elseif ($errno === CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+        } elseif ($errno === 90) {   // CURLE_SSL_PINNEDPUBKEYNOTMATCH
             $msg = "incus-api-web ($shown) 的证书公钥与固定值不符，已拒绝连接 / refused: the certificate's public key "
                 . "does not match the pin: $error";
         } else {
