@@ -247,6 +247,7 @@ def test_certificate_trust_modes(service, php_call):
     assert php_call(HARNESS, "TestConnection", {**params, "serverusername": "insecure"})[0] == ok
     system = php_call(HARNESS, "TestConnection", {**params, "serverusername": ""})[0]
     assert system["success"] is False and system["error"].startswith("cannot reach incus-api-web at 127.0.0.1:")
+    assert "key pin sha256//... in the server's Username field" in system["error"]
     pinned = php_call(HARNESS, "TestConnection", {**params, "serverusername": "sha256//" + "B" * 43 + "="})[0]
     assert pinned["success"] is False and "not the pinned one" in pinned["error"]
     junk = php_call(HARNESS, "TestConnection", {**params, "serverusername": "admin"})[0]

@@ -56,7 +56,6 @@ function incusapiweb_MetaData()
         'DefaultNonSSLPort' => (string) INCUSAPIWEB_DEFAULT_PORT,
         'DefaultSSLPort' => (string) INCUSAPIWEB_DEFAULT_PORT,
         'ServiceSingleSignOnLabel' => 'Log in to the control panel',
-        'AdminSingleSignOnLabel' => 'Log in to incus-api-web',
     ];
 }
 
@@ -237,6 +236,9 @@ function incusapiweb_call(array $params, $method, $path, array $fields = [], $ti
                 . "one (the server's Username field); nothing was sent";
         } else {
             $message = "cannot reach incus-api-web at {$server['where']}: {$error}";
+            if (in_array($errno, [51, 60, 77], true)) {  // the certificate (or its name) was not trusted
+                $message .= ' (a self-signed certificate: put its key pin sha256//... in the server\'s Username field)';
+            }
         }
         incusapiweb_log($action, $request, $error, $message, $secrets);
         throw new IncusApiWebError($message);
