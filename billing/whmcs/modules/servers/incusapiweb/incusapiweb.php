@@ -164,14 +164,20 @@ function incusapiweb_language_header()
     return ['Accept-Language: ' . (strpos($language, 'chinese') === 0 ? 'zh' : 'en')];
 }
 
-/** The strings logModuleCall must mask. */
+/** The strings logModuleCall must mask: each secret as it is, form-encoded and JSON-escaped. */
 function incusapiweb_secrets(array $params, array $more = [])
 {
-    $secrets = [(string) ($params['serveraccesshash'] ?? ''), trim((string) ($params['serveraccesshash'] ?? '')),
-        (string) ($params['serverpassword'] ?? ''), (string) ($params['password'] ?? '')];
-    return array_values(array_filter(array_unique(array_merge($secrets, $more)), function ($s) {
-        return is_string($s) && strlen($s) >= 4;
-    }));
+    $secrets = [];
+    $given = array_merge([(string) ($params['serveraccesshash'] ?? ''), trim((string) ($params['serveraccesshash'] ?? '')),
+        (string) ($params['serverpassword'] ?? ''), (string) ($params['password'] ?? '')], $more);
+    foreach ($given as $secret) {
+        if (!is_string($secret) || strlen($secret) < 4) {
+            continue;
+        }
+        $json = json_encode($secret, JSON_UNESCAPED_UNICODE);
+        array_push($secrets, $secret, rawurlencode($secret), urlencode($secret), is_string($json) ? substr($json, 1, -1) : $secret);
+    }
+    return array_values(array_unique($secrets));
 }
 
 function incusapiweb_log($action, $request, $response, $processed, array $secrets)
