@@ -270,3 +270,22 @@ def test_server_address_from_whmcs_fields(php_call, hostname, port, expected):
               "serverhttpprefix": "http"}  # HTTPS all the same: the hash never travels in clear
     link, _, _ = php_call(HARNESS, "AdminLink", params)
     assert f'href="{expected}/login"' in link
+
+
+def test_create_without_a_password_stores_the_generated_one(service, php_call, busybox_image):
+    """WHMCS gave no password: the one the service generated becomes the service's (UpdateClientProduct),
+    and the module log never shows it."""
+    serviceid = 900000 + secrets.randbelow(99999)
+    name = f"vps{serviceid}"
+    plan = {**PLAN, "ports": "0", "ssh_port": "", "traffic_quota": ""}
+    try:
+        result, state, errors = php_call(HARNESS, "CreateAccount", whmcs_params(service, serviceid, "", plan=plan), timeout=330)
+        assert result == "success" and errors == ""
+        stored = state["tblhosting"][str(serviceid)]
+        generated = stored["servicepassword"]
+        assert shadow_matches(name, generated)
+        assert "assignedips" not in stored and stored["dedicatedip"]  # no port block; the container's address
+        assert_logged_masked([state], service.api["X-API-Hash"], generated)
+        assert php_call(HARNESS, "TerminateAccount", whmcs_params(service, serviceid, generated, plan=plan))[0] == "success"
+    finally:
+        incus_cli("delete", "-f", name, check=False)

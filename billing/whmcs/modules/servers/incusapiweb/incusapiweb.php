@@ -260,7 +260,8 @@ function incusapiweb_call(array $params, $method, $path, array $fields = [], $ti
     if (isset($masked['password'])) {
         $masked['password'] = '********';
     }
-    incusapiweb_log($action, $request, $raw, $masked, array_merge($secrets, isset($answer['password']) && is_string($answer['password']) ? [$answer['password']] : []));
+    $generated = isset($answer['password']) && is_string($answer['password']) ? incusapiweb_secrets([], [$answer['password']]) : [];
+    incusapiweb_log($action, $request, $raw, $masked, array_merge($secrets, $generated));
     $outcome = $answer['status'] ?? null;
     if ($status >= 400 || $outcome === 'error' || $outcome === 'NotFound') {
         $message = isset($answer['message']) && is_string($answer['message']) ? $answer['message'] : "HTTP {$status}";
