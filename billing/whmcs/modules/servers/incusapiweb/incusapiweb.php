@@ -134,6 +134,10 @@ function incusapiweb_tls_options(array $server)
         return [CURLOPT_SSL_VERIFYPEER => true, CURLOPT_SSL_VERIFYHOST => 2];
     }
     if (stripos($trust, 'sha256//') === 0) {
+        if (!defined('CURLOPT_PINNEDPUBLICKEY')) {
+            throw new IncusApiWebError('incus-api-web: this PHP\'s cURL cannot pin a key: put the path of the service\'s '
+                . 'certificate file (cert.pem, from its dashboard\'s Settings page) in the server\'s Username field instead');
+        }
         // The key is pinned: curl hangs up before sending anything when it differs. The CA and
         // name checks are left to the pin (the service's certificate is self-signed).
         return [CURLOPT_SSL_VERIFYPEER => false, CURLOPT_SSL_VERIFYHOST => 0, CURLOPT_PINNEDPUBLICKEY => $trust];
