@@ -4,7 +4,8 @@
   (``ensure_containers``, reused between runs) and ``cleanup``;
 - ``Run``: one N's measurements, in this order (``--only`` picks steps by these names): info+exec,
   dashboard, nat, nat with filler, start/stop, create/delete, create with a plan, GET /containers,
-  traffic (with the traffic history's fold, and add NAT rule under the traffic counters); then the
+  traffic (with the traffic history's fold, and add NAT rule under the traffic counters), snapshots
+  (take, and restore with the plan put back); then the
   memory at rest and 16
   concurrent clients (``--clients``) calling info and exec, through the service and at the floor.
 """
@@ -169,7 +170,7 @@ class Run:
                               ("nat with filler", lambda: self.measure_nat(filler=self.args.rules)),
                               ("start/stop", self.measure_state_changes), ("create/delete", self.measure_create),
                               ("create with a plan", self.measure_create_with_plan), ("GET /containers", self.measure_listing),
-                              ("traffic", self.measure_traffic)):
+                              ("traffic", self.measure_traffic), ("snapshots", self.measure_snapshots)):
             if self.args.only and step not in self.args.only:
                 continue
             measure()
@@ -354,6 +355,31 @@ class Run:
         self.row("create with a plan to Running (cpu, memory, processes, SSH port, 10 ports tcp+udp)", create_s,
                  create_f, "POST /1.0/instances start:true with the same config and pinned, filtered NIC + wait,"
                  " and the same DNAT rules in one table write", "<= 1.3x", lambda s, r: r <= 1.3)
+
+    def measure_snapshots(self):
+        """Take a snapshot and restore it (the service stops the running container, restores, puts the
+        plan back and starts it) against Incus's own snapshot and restore of a running container."""
+        name = self.names[-2 if len(self.names) > 1 else -1]
+        n = self.iterations(4)
+        self.api.call("POST", f"/container/{name}/limits", data={"snapshots": "100"})
+        take_s, take_f, restore_s, restore_f = [], [], [], []
+        node = self.floor.api.instances[name]
+        token = secrets.token_hex(2)
+        for i in range(n):
+            mine, floors = f"b{token}s{i}", f"b{token}f{i}"
+            timed_in_turn(i, [(lambda: self.api.call("POST", f"/container/{name}/snapshots", data={"snapshot": mine}),
+                               take_s),
+                              (lambda: self.floor.wait(node.snapshots.post(json={"name": floors})), take_f)])
+            timed_in_turn(i, [(lambda: self.api.call("POST", f"/container/{name}/snapshots/{mine}/restore"), restore_s),
+                              (lambda: self.floor.wait(node.put(json={"restore": floors})), restore_f)])
+            self.wait_ready(name)
+        for i in range(n):
+            self.api.call("DELETE", f"/container/{name}/snapshots/b{token}s{i}")
+            self.floor.wait(node.snapshots[f"b{token}f{i}"].delete())
+        self.api.call("POST", f"/container/{name}/limits", data={"snapshots": "0"})
+        self.row("snapshot (running busybox)", take_s, take_f, "POST /1.0/instances/<name>/snapshots + wait")
+        self.row("restore a snapshot (running busybox, the plan put back)", restore_s, restore_f,
+                 "PUT /1.0/instances/<name> restore + wait (Incus stops and starts it)")
 
     def measure_listing(self):
         n = self.iterations(20)

@@ -222,6 +222,37 @@ class Incus:
             response = self.api.instances[name].patch(json={"devices": devices})
         self._wait(response)
 
+    # -- snapshots ------------------------------------------------------------------------
+
+    def snapshots(self, name):
+        """``GET /1.0/instances/<name>/snapshots?recursion=1``: each snapshot's ``name``,
+        ``created_at``, ``expires_at``, ``size`` (-1 where the pool does not tell), config."""
+        return self._get(self.api.instances[name].snapshots, instance=name, recursion=1)
+
+    def create_snapshot(self, name, snapshot):
+        """A stateless snapshot named ``snapshot``; returns when it is taken."""
+        with self._translated(name):
+            response = self.api.instances[name].snapshots.post(json={"name": snapshot, "stateful": False})
+        self._wait(response)
+
+    def delete_snapshot(self, name, snapshot):
+        with self._translated(name):
+            response = self.api.instances[name].snapshots[snapshot].delete()
+        self._wait(response)
+
+    def restore_snapshot(self, name, snapshot):
+        """``PUT /1.0/instances/<name>`` with ``{"restore": snapshot}``: the files, and the config,
+        devices and profiles, as the snapshot has them (the caller puts the config back)."""
+        with self._translated(name):
+            response = self.api.instances[name].put(json={"restore": snapshot})
+        self._wait(response)
+
+    def replace(self, name, body):
+        """``PUT /1.0/instances/<name>``: its config, devices, profiles, description as ``body``."""
+        with self._translated(name):
+            response = self.api.instances[name].put(json=body)
+        self._wait(response)
+
     def exec(self, name, argv, timeout, stdin=b"", output_limit=DEFAULT_OUTPUT_LIMIT):
         """Run ``argv`` (no shell) over the exec websockets (``incus_exec``); an ``ExecResult``.
 

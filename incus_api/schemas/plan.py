@@ -3,6 +3,7 @@ and create) and ``CREATE_PLAN_PARAMS`` (the limits plus ``profile`` and ``storag
 A view declared with them receives them as keyword arguments; ``service.plans.Plan.from_values``
 turns those into a plan (see its docstring for the exact call)."""
 from ..parse import quantities as parse
+from ..parse import snapshots as snapshot_parse
 from ..parse.names import INCUS_NAME, incus_name
 from ..parse.numbers import BOOLEANS, boolean
 from ..parse.quantities import SIZE_UNITS
@@ -42,7 +43,21 @@ STORAGE_POOL = Param("storage_pool", lambda value: incus_name(value, "storage_po
                      {"type": "string", "pattern": NAME_PATTERN},
                      description="Storage pool of the root disk instead of the profile's (it must exist).")
 
-PLAN_PARAMS = [CPU, MEMORY, SWAP, DISK, INGRESS, EGRESS, PROCESSES]
+SNAPSHOTS = Param("snapshots", snapshot_parse.count,
+                  {"type": "integer", "minimum": 0, "maximum": snapshot_parse.SNAPSHOTS_MAX},
+                  description=f"Most snapshots kept by hand (0-{snapshot_parse.SNAPSHOTS_MAX}; `0`, the default: none). "
+                              "The scheduled ones are not counted.")
+SNAPSHOT_SCHEDULE = Param("snapshot_schedule", snapshot_parse.schedule,
+                          {"type": "string", "example": "@daily"},
+                          description="When Incus takes a snapshot (`snapshots.schedule`): `@hourly`, `@daily`, "
+                                      "`@weekly`, `@monthly`, a cron line such as `0 3 * * *`, or `off`. The scheduled "
+                                      "snapshots are named `auto0`, `auto1`, ... (`snapshots.pattern`).")
+SNAPSHOT_KEEP = Param("snapshot_keep", snapshot_parse.keep,
+                      {"type": "string", "pattern": "^(0|[0-9]{1,4}[HdwMy])$", "example": "7d"},
+                      description="How long a scheduled snapshot is kept (`snapshots.expiry`): digits and `H`, `d`, "
+                                  "`w`, `M` or `y`, e.g. `7d`; `0`: until deleted.")
+
+PLAN_PARAMS = [CPU, MEMORY, SWAP, DISK, INGRESS, EGRESS, PROCESSES, SNAPSHOTS, SNAPSHOT_SCHEDULE, SNAPSHOT_KEEP]
 CREATE_PLAN_PARAMS = PLAN_PARAMS + [PROFILE, STORAGE_POOL]
 
 LIMITS_SCHEMA = {"type": "object", "description": "The limits Incus holds now (null: none set).", "properties": {

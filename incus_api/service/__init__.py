@@ -40,6 +40,7 @@ from .nic_guard import NicGuard
 from .ports import PortPolicy, PortPool
 from .power import Power
 from .provisioning import Provisioner
+from .snapshots import SnapshotService
 from .suspensions import Suspensions
 from .traffic import TrafficService
 
@@ -66,6 +67,7 @@ class Services:
     accounts: Accounts  # the dashboard's admins and the API secret
     customers: CustomerAccess  # the customer's panel: one-time links and the sessions they open
     customer_forwards: CustomerForwards  # the customer's panel: the forwards of their port block
+    snapshots: SnapshotService = None  # a container's snapshots: taken within its plan, restored without it
 
 
 def build_services(incus, nat, db, config):
@@ -104,4 +106,5 @@ def build_services(incus, nat, db, config):
         limits=limits, traffic=traffic, accounts=Accounts(db=db, config=config), customers=customers,
         customer_forwards=CustomerForwards(nat_rules=nat_rules, suspensions=suspensions, config=config),
         console=ConsoleService(incus=incus, db=db, suspensions=suspensions, audit_log=audit_log, config=config),
+        snapshots=SnapshotService(incus=incus, power=power, suspensions=suspensions),
     )

@@ -1,6 +1,6 @@
 """What a signed-in customer may do to their one container (issue 19): look at it, start, stop and
-restart it, reset root's password, set root's SSH keys and reinstall it from the images the seller
-allows. Each action calls the admin's own service (power, credentials, lifecycle, info, traffic,
+restart it, reset root's password, set root's SSH keys, reinstall it from the images the seller
+allows, and take, restore and delete snapshots within the plan's ``snapshots`` (issue 21). Each action calls the admin's own service (power, credentials, lifecycle, info, traffic,
 NAT rules) with the session's container, never a name from the request, behind the customer's own
 two rules:
 
@@ -125,6 +125,35 @@ class CustomerPanel:
             raise BadInput(N_("Image '{image}' is not offered for this container (offered: {offered})"),
                            image=image, offered=", ".join(allowed) or "-")
         return self.services.lifecycle.reinstall(customer.name, image, password=password, ssh_key=ssh_key)
+
+    # -- snapshots (issue 21): within the plan's ``snapshots`` ---------------------------------
+
+    def snapshots(self, customer):
+        """``(snapshots, plan)`` as ``SnapshotService.list`` answers them."""
+        self.info(customer, with_state=False)  # 410 for another instance
+        return self.services.snapshots.list(customer.name)
+
+    def take_snapshot(self, customer, snapshot=None):
+        """A snapshot by hand, while fewer than the plan's ``snapshots`` are kept (409 otherwise)."""
+        self._ready(customer, "snapshot")
+        snapshots, plan = self.services.snapshots.list(customer.name)
+        taken = len(self.services.snapshots.by_hand(snapshots))
+        if plan["snapshots"] == 0:
+            raise Conflict(N_("Your plan includes no snapshots: ask your provider for a plan with snapshots"),
+                           data={"snapshots": 0})
+        if taken >= plan["snapshots"]:
+            raise Conflict(N_("Your plan keeps at most {allowed} snapshot(s) and you have {taken}: delete one first"),
+                           allowed=plan["snapshots"], taken=taken, data={"snapshots": plan["snapshots"]})
+        return self.services.snapshots.create(customer.name, snapshot)
+
+    def restore_snapshot(self, customer, snapshot):
+        """The files of ``snapshot`` back (the plan stays): the container's status after it."""
+        self._ready(customer, "snapshot restore")
+        return self.services.snapshots.restore(customer.name, snapshot)
+
+    def delete_snapshot(self, customer, snapshot):
+        self._ready(customer, "snapshot delete")
+        self.services.snapshots.delete(customer.name, snapshot)
 
 
 def _label(ref, image):

@@ -5,13 +5,21 @@
 - ``disk`` -> ``size`` on the root disk device (the profile's root device copied, the size added);
 - ``ingress`` / ``egress`` -> ``limits.ingress`` / ``limits.egress`` on the NIC on the bridge
   (the host shapes what reaches the container and polices what it sends);
-- ``profile``, ``storage_pool``: where a new container comes from (create only).
+- ``profile``, ``storage_pool``: where a new container comes from (create only);
+- ``snapshots`` -> ``user.incus-api-web.snapshots`` (how many snapshots may be kept by hand, read
+  back by ``service.snapshots``), ``snapshot_schedule`` -> ``snapshots.schedule`` (with
+  ``snapshots.pattern`` ``auto%d``: the scheduled ones are told apart by their names) and
+  ``snapshot_keep`` -> ``snapshots.expiry`` (Incus takes and expires the scheduled snapshots).
 """
 from dataclasses import dataclass, fields
 
 from ..parse.quantities import Quantity
+from ..parse.snapshots import AUTO_PATTERN
 
-LIMIT_FIELDS = ("cpu", "memory", "swap", "disk", "ingress", "egress", "processes")
+SNAPSHOT_FIELDS = ("snapshots", "snapshot_schedule", "snapshot_keep")
+LIMIT_FIELDS = ("cpu", "memory", "swap", "disk", "ingress", "egress", "processes") + SNAPSHOT_FIELDS
+# The instance config key that holds the plan's ``snapshots`` (Incus has no such limit of its own).
+SNAPSHOTS_KEY = "user.incus-api-web.snapshots"
 CREATE_FIELDS = LIMIT_FIELDS + ("profile", "storage_pool")
 
 
@@ -39,6 +47,9 @@ class Plan:
     ingress: Quantity = None
     egress: Quantity = None
     processes: int = None
+    snapshots: int = None
+    snapshot_schedule: str = None  # "" : no schedule
+    snapshot_keep: str = None  # "" : kept until deleted
     profile: str = None
     storage_pool: str = None
 
@@ -59,7 +70,7 @@ class Plan:
         return not self.given()
 
     def config(self):
-        """The instance config keys (``limits.*``) this plan sets."""
+        """The instance config keys (``limits.*``, ``snapshots.*``) this plan sets."""
         config = {}
         if self.cpu is not None:
             config["limits.cpu"] = str(self.cpu)
@@ -69,6 +80,13 @@ class Plan:
             config["limits.memory.swap"] = "true" if self.swap else "false"
         if self.processes is not None:
             config["limits.processes"] = str(self.processes)
+        if self.snapshots is not None:
+            config[SNAPSHOTS_KEY] = str(self.snapshots)
+        if self.snapshot_schedule is not None:
+            config["snapshots.schedule"] = self.snapshot_schedule
+            config["snapshots.pattern"] = AUTO_PATTERN
+        if self.snapshot_keep is not None:
+            config["snapshots.expiry"] = self.snapshot_keep
         return config
 
     def nic_limits(self):

@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 SAFE_FIELDS = ("action", "image", "host_port", "container_port", "protocol", "alias", "username",
-               "traffic_quota", "traffic_reset_day", "traffic_direction", "traffic_action")
+               "traffic_quota", "traffic_reset_day", "traffic_direction", "traffic_action",
+               "snapshot", "snapshots", "snapshot_schedule", "snapshot_keep")
 TARGET_ARGS = ("name", "rule_id", "fingerprint", "alias")
 
 
@@ -37,6 +38,8 @@ def record(response):
     if not isinstance(form, dict) and not hasattr(form, "get"):
         form = {}
     details = {field: str(form.get(field))[:100] for field in SAFE_FIELDS if form.get(field) not in (None, "")}
+    if "snapshot" in view_args:  # /container/<name>/snapshots/<snapshot>/...: which snapshot
+        details["snapshot"] = str(view_args["snapshot"])[:100]
     target = next((str(view_args[arg]) for arg in TARGET_ARGS if arg in view_args), None)
     if target is None and g.get("customer") is not None:  # the session's container, whatever a field says
         target = g.customer.name

@@ -58,7 +58,7 @@ build_spec()  # imports the blueprint, which declares the routes
 PARAMS = [(f"{route.method} {route.path} {param.name}", param) for route in ROUTES for param in route.params]
 
 # A character every string parser takes, to fill a value up to its schema's length.
-FILL = {"name": "a", "image": "a", "alias": "a", "password": "x", "command": "x", "description": "x"}
+FILL = {"name": "a", "image": "a", "alias": "a", "password": "x", "command": "x", "description": "x", "snapshot": "a"}
 CUT = {"description"}  # longer text is cut to the bound, not refused
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPqBxcCMfkSpgkAAMwoC9wzTWth7oklms0labIs2wliv user@laptop"
 
@@ -141,6 +141,10 @@ PATTERN_PROBES = {
         traffic.TRAFFIC_UNITS, traffic.TRAFFIC_MIN, traffic.TRAFFIC_MAX,
         [unit for unit in BOGUS_UNITS if unit.lower() not in traffic.TRAFFIC_UNITS])},
 }
+PATTERN_PROBES["snapshot"] = {"a": True, "before-1.x_y": True, "a" * 63: True, "a" * 64: False, "auto1": False,
+                              "AUTO": False, "-a": False, "a/b": False, "a b": False}
+PATTERN_PROBES["snapshot_keep"] = {"0": True, "7d": True, "12H": True, "1y": True, "9999M": True, "7": False,
+                                   "7D": False, "7m": False, "10000d": False, "7d 1H": False}
 PATTERN_PROBES["container_port"] = PATTERN_PROBES["host_port"]
 PATTERN_PROBES["storage_pool"] = PATTERN_PROBES["profile"]
 PATTERN_PROBES["egress"] = PATTERN_PROBES["ingress"]

@@ -24,5 +24,6 @@ from . import (  # noqa: E402,F401  (registers the routes on bp)
     images,
     limits,
     nat_rules,
+    snapshots,
     traffic,
 )

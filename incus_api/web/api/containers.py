@@ -35,7 +35,8 @@ from . import bp, services, success
 }, errors=(400, 401, 409, 413, 500, 503, 504), description=(
     "The container gets a free address of the bridge pinned, MAC/IPv4 filtering and port isolation "
     "from its first start. Without `password` and `ssh_key`, a random password is generated and answered. "
-    "A plan (`cpu`, `memory`, `swap`, `disk`, `ingress`, `egress`, `processes`, `profile`, `storage_pool`) is "
+    "A plan (`cpu`, `memory`, `swap`, `disk`, `ingress`, `egress`, `processes`, `snapshots`, `snapshot_schedule`, "
+    "`snapshot_keep`, `profile`, `storage_pool`) is "
     "applied in the create request itself; the traffic plan (`traffic_quota`, `traffic_reset_day`, "
     "`traffic_direction`, `traffic_action`) beside it, its traffic counted from the first packet. "
     "`ssh_port` and `ports` take host ports from PORT_POOL inside the "

@@ -13,7 +13,8 @@ from . import bp, services, success
 @route(bp, "POST", "/container/<name>/limits", "Change a container's limits live", [NAME, *PLAN_PARAMS, *TRAFFIC_PARAMS],
        answer={"limits": LIMITS_SCHEMA, "traffic": {**USAGE, "description": "Only when a traffic field was given."}},
        errors=(400, 401, 404, 409, 413, 500, 503, 504), description=(
-           "Any of `cpu`, `memory`, `swap`, `disk`, `ingress`, `egress`, `processes` and the traffic plan's "
+           "Any of `cpu`, `memory`, `swap`, `disk`, `ingress`, `egress`, `processes`, the snapshot fields "
+           "`snapshots`, `snapshot_schedule`, `snapshot_keep` and the traffic plan's "
            "`traffic_quota` (`0`: unlimited), `traffic_reset_day`, `traffic_direction`, `traffic_action` (at least "
            "one); the others stay as they are. Applied in one change without a restart. `disk` only grows, and only "
            "on a pool whose driver enforces a size (400 naming the pool and driver otherwise); `ingress`/`egress` "

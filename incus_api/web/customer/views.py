@@ -169,4 +169,4 @@ def signed_out():
     return refused_page(_("You are signed out. Open the control panel again from your provider's billing panel."), 200)
 
 
-from . import actions, console  # noqa: E402,F401 - the panel's actions and its console's WebSocket
+from . import actions, console, snapshots  # noqa: E402,F401 - the panel's actions, console WebSocket, snapshots
