@@ -18,7 +18,7 @@ SNAPSHOTS_MAX = 100
 SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly")
 SCHEDULE_OFF = "off"
 # The cron fields' bounds: minute, hour, day of month, month, day of week.
-CRON_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+CRON_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
 CRON_ITEM = re.compile(r"(\*|([0-9]{1,2})(-([0-9]{1,2}))?)(/([0-9]{1,2}))?", re.ASCII)
 KEEP = re.compile(r"([0-9]{1,4})([HdwMy])", re.ASCII)
 # The scheduled snapshots' names (Incus's snapshots.pattern): a name by hand never starts so.

@@ -194,3 +194,13 @@ def test_the_admins_container_page_has_the_snapshots_card(app, client, container
     assert taken.status_code == 200, taken.get_json()
     entries = api.get("/audit_log", query_string={"target": name}).get_json()["entries"]
     assert any(row["action"] == "api.create_snapshot" and row["actor"] == "admin:admin" for row in entries)
+
+
+def test_incus_takes_every_schedule_and_keep_the_parser_takes(api, container_name, busybox_image):
+    name = container_name()
+    create(api, name)
+    for schedule, keep in (("0 3 * * *", "7d"), ("*/15 * * * *", "12H"), ("0 0-6/2 1,15 1-12 0", "2w"),
+                           ("59 23 31 12 6", "1M"), ("@hourly", "1y"), ("@weekly", "0"), ("off", "0")):
+        response = api.post(f"/container/{name}/limits", data={"snapshot_schedule": schedule, "snapshot_keep": keep})
+        assert response.status_code == 200, (schedule, response.get_json())
+    assert own(name)[0].get("snapshots.schedule", "") == ""
