@@ -120,6 +120,18 @@ export function refresh(region) {
   }, function () { /* offline: keep what is shown */ });
 }
 
+/* A region refreshes itself every data-auto-refresh seconds, unless the tab is hidden, a call is
+   under way or the confirmation dialog is open. */
+export function autoRefresh(region) {
+  var seconds = parseInt(region.getAttribute('data-auto-refresh'), 10);
+  if (!seconds) { return; }
+  setInterval(function () {
+    var dialog = document.getElementById('confirm-dialog');
+    if (document.hidden || isBusy() || (dialog && dialog.open)) { return; }
+    refresh(region);
+  }, seconds * 1000);
+}
+
 export function refreshAll() {
   return Promise.all(Array.prototype.map.call(document.querySelectorAll('[data-refresh-url]'), refresh));
 }

@@ -1,7 +1,7 @@
 /* The container list (containers.html): search and sort, the refresh (by hand and every few
    seconds), the rows' buttons and the create form with the connection details it answers. */
 import {
-  afterRefresh, api, el, isBusy, onButton, refresh, refreshAll, setupCopyButtons, setupRefreshButtons, showResult, t,
+  afterRefresh, autoRefresh, api, el, onButton, refreshAll, setupCopyButtons, setupRefreshButtons, showResult, t,
   url, urls
 } from './common.js';
 import { clearPlan, deleteRule, imagePicker, planFields, ports, setupContainerActions } from './container-shared.js';
@@ -154,18 +154,6 @@ function setupCreate(form) {
       return refreshAll();
     });
   });
-}
-
-/* The list refreshes itself every data-auto-refresh seconds, unless the tab is hidden, a call is
-   under way or the confirmation dialog is open. */
-function autoRefresh(region) {
-  var seconds = parseInt(region.getAttribute('data-auto-refresh'), 10);
-  if (!seconds) { return; }
-  setInterval(function () {
-    var dialog = document.getElementById('confirm-dialog');
-    if (document.hidden || isBusy() || (dialog && dialog.open)) { return; }
-    refresh(region);
-  }, seconds * 1000);
 }
 
 afterRefresh(function (region) {

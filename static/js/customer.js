@@ -3,7 +3,7 @@
    refreshes itself and the buttons follow the state it shows; the CPU meter is the CPU time
    between two refreshes. The console in the page is static/console.js (opened on demand). */
 import {
-  afterRefresh, api, confirmDialog, el, isBusy, notice, onButton, refresh, refreshAll, setBusy, setupCopyButtons,
+  afterRefresh, autoRefresh, api, confirmDialog, el, notice, onButton, refresh, refreshAll, setBusy, setupCopyButtons,
   showResult, t
 } from './common.js';
 
@@ -56,16 +56,6 @@ function cpuMeter() {
   meter.value = lastPct;
   meter.textContent = lastPct.toFixed(0) + '%';
   meter.hidden = false;
-}
-
-function autoRefresh(region) {
-  var seconds = parseInt(region.getAttribute('data-auto-refresh'), 10);
-  if (!seconds) { return; }
-  setInterval(function () {
-    var dialog = document.getElementById('confirm-dialog');
-    if (document.hidden || isBusy() || (dialog && dialog.open)) { return; }
-    refresh(region);
-  }, seconds * 1000);
 }
 
 /* A generated password: in this answer only, shown once with a copy button. */
