@@ -111,7 +111,7 @@ class Lifecycle:
         devices (the pinned, filtered NIC) and every forward; then started with root's
         credentials set as create sets them. ``(info, generated_password)`` like create.
 
-        Nothing changes when the image is unknown. When the rebuild fails, the old filesystem is
+        Nothing changes when the image is unknown, or the container has snapshots (409). When the rebuild fails, the old filesystem is
         still there and the container is started again if it ran. When the credentials cannot be
         set on the new filesystem, it is stopped (nothing runs with the image's own login) and the
         error raised: reinstall again.
@@ -120,6 +120,11 @@ class Lifecycle:
             self.suspensions.refuse(name, "reinstall")
             source = self.images.checked_source(image)  # 400 before anything changes
             instance = self.incus.instance_config(name)  # 404
+            snapshots = self.incus.snapshots(name)
+            if snapshots:  # Incus cannot rebuild a disk that has snapshots: refused before anything stops
+                raise Conflict(N_("Container {name} has {count} snapshot(s), which a reinstall cannot keep (Incus rebuilds "
+                                  "its disk): delete them first (DELETE /container/{name}/snapshots/<snapshot>)"),
+                               name=name, count=len(snapshots), data={"snapshots": len(snapshots)})
             was_running = instance.get("status") == "Running"
             self.power.stop(name)
             try:

@@ -204,3 +204,16 @@ def test_incus_takes_every_schedule_and_keep_the_parser_takes(api, container_nam
         response = api.post(f"/container/{name}/limits", data={"snapshot_schedule": schedule, "snapshot_keep": keep})
         assert response.status_code == 200, (schedule, response.get_json())
     assert own(name)[0].get("snapshots.schedule", "") == ""
+
+
+def test_a_reinstall_of_a_container_with_snapshots_is_refused_before_anything_stops(api, container_name, busybox_image):
+    name = container_name()
+    create(api, name, snapshots="1")
+    assert api.post(f"/container/{name}/snapshots", data={"snapshot": "keep-me"}).status_code == 200
+    response = api.post(f"/container/{name}/action", data={"action": "reinstall", "image": "busybox"}, headers=ENGLISH)
+    assert response.status_code == 409 and "1 snapshot" in response.get_json()["message"]
+    assert own(name)[3] == "Running"
+    assert api.delete(f"/container/{name}/snapshots/keep-me").status_code == 200
+    response = api.post(f"/container/{name}/action", data={"action": "reinstall", "image": "busybox",
+                                                           "password": "secret-pw2"}, headers=ENGLISH)
+    assert response.status_code == 200, response.get_json()
