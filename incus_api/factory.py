@@ -18,7 +18,7 @@ from .config import (
 from .i18n import LANGUAGES
 from .incus.client import Incus
 from .nat import NatTable
-from .service import Services, build_services
+from .service.registry import Services, build_services
 from .store.db import Database
 from .web.auth import csrf, login_manager
 from .web.converters import WholeNumberConverter

@@ -28,6 +28,7 @@ import asyncio
 import asyncio.sslproto
 import collections
 import ctypes
+import gc
 import json
 import logging
 import os
@@ -108,6 +109,9 @@ class Front:
         lock held in the child for ever (gunicorn's worker, forked from a process whose thread was
         serving TLS, hung in its first scrypt). The front ends with its parent."""
         parent = os.getpid()
+        # Objects made so far are never collected: the child's garbage collector then leaves them
+        # untouched, and their pages stay shared with the parent instead of being copied.
+        gc.freeze()
         pid = os.fork()
         if pid:
             return pid

@@ -7,7 +7,6 @@ import pytest
 from incus_api.exceptions import BadInput, Conflict, IncusError, TooManyRequests
 from incus_api.incus.exec import ExecResult
 from incus_api.parse import credentials, names
-from incus_api.service import build_services
 from incus_api.service.credentials import (
     AUTHORIZED_KEYS,
     NO_CHPASSWD,
@@ -16,6 +15,7 @@ from incus_api.service.credentials import (
 )
 from incus_api.service.images import ImageService
 from incus_api.service.provisioning import StepFailed
+from incus_api.service.registry import build_services
 from incus_api.store.db import Database
 from tests.unit.fake_incus import FakeIncus, incus_error
 
