@@ -65,7 +65,7 @@ def make_row(op, service_samples, floor_samples=None, floor_desc=None, target=No
 
 def memory_row(mb):
     """The service's memory at rest (a row of its own: no timings, no floor)."""
-    return {"op": "memory (Pss of the master and its worker, at rest after the runs above)",
+    return {"op": "memory (Pss of app.py's processes: master, front, worker; at rest after the runs above)",
             "service": {"mb": round(mb, 1)},
             "target": "<= 80 MB", "met": mb <= 80}
 

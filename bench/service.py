@@ -82,7 +82,7 @@ class Service:
         return session
 
     def pids(self):
-        """The gunicorn master and its worker(s): the service's processes."""
+        """app.py (gunicorn's master) and its children, the front and the worker: the service's processes."""
         pids = [self.proc.pid]
         for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
             with contextlib.suppress(OSError):
@@ -91,8 +91,8 @@ class Service:
 
     def memory_kb(self, peak=False):
         """The service's memory: the proportional set size (Pss, shared pages split between the
-        processes that share them) of the gunicorn master and its worker. ``peak``: the worker's
-        high-water mark (VmHWM, shared pages whole, so it errs high) plus the master's Pss."""
+        processes that share them) of app.py's processes. ``peak``: the children's high-water marks
+        (VmHWM, shared pages whole, so it errs high) plus the master's Pss."""
         total = 0
         for pid in self.pids():
             worker_peak = peak and pid != self.proc.pid
