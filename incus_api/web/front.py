@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 READ_BYTES = 64 * 1024
 PR_SET_PDEATHSIG = 1  # from linux/prctl.h
+BACKEND_IDLE_SECONDS = 2  # a kept connection to the worker is used again within this (gunicorn keeps it 5 s)
+MAX_IDLE_BACKENDS = 32  # as many as the worker has threads
 BACKLOG = 1024  # connections the kernel queues before the front accepts them (asyncio's own default is 100)
 # asyncio gives each TLS connection a read buffer of this size (256 KiB by default: 90 MB for the
 # 350 stalled connections of the slow-client test, 2.5 GB at the connection limit). A TLS record
@@ -99,6 +101,7 @@ class Front:
         self.open = 0
         self.closed = 0  # since the heap was last trimmed
         self.by_address = collections.Counter()
+        self.idle_backends = []  # (Backend, since when): connections to the worker kept for the next request
         self.loop = None
 
     # -- its process -------------------------------------------------------------------------
@@ -158,6 +161,31 @@ class Front:
             if self.closed >= TRIM_AFTER_CLOSED:
                 self.closed = 0
                 trim_heap()
+
+    # -- connections to the worker ----------------------------------------------------------
+
+    async def backend(self, reuse=True):
+        """A connection to the worker: ``(Backend, reused)``. One kept from an earlier answer when
+        ``reuse`` and it has been idle less than ``BACKEND_IDLE_SECONDS`` (under gunicorn's keep-alive,
+        so the worker has not let it go), else a new one. Kept connections spare the worker's
+        one accepting thread an accept and a close per request."""
+        now = self.loop.time()
+        while reuse and self.idle_backends:
+            backend, since = self.idle_backends.pop()
+            if now - since < BACKEND_IDLE_SECONDS and not backend.reader.at_eof() and not backend.writer.is_closing():
+                return backend, True
+            backend.close()
+        reader, writer = await asyncio.open_unix_connection(self.backend_path, limit=READ_BYTES)
+        return Backend(reader, writer), False
+
+    def keep(self, backend):
+        """Keep a connection whose exchange ended cleanly for the next request; False when it goes."""
+        if backend.http.our_state is not h11.DONE or backend.http.their_state is not h11.DONE \
+                or len(self.idle_backends) >= MAX_IDLE_BACKENDS:
+            return False
+        backend.http.start_next_cycle()
+        self.idle_backends.append((backend, self.loop.time()))
+        return True
 
     # -- one connection ----------------------------------------------------------------------
 
@@ -287,48 +315,54 @@ class ClientConnection:
     async def _pass_on(self, request, body):
         """Send the request to the worker and its answer back; False when the connection ends."""
         upgrade = _wants_websocket(request)
-        try:
-            backend_reader, backend_writer = await asyncio.open_unix_connection(self.front.backend_path,
-                                                                                limit=READ_BYTES)
-        except OSError:
-            await self._answer_error(503, "The service is starting or restarting: try again in a moment",
-                                     [(b"retry-after", b"1")])
-            return False
-        backend = Backend(backend_reader, backend_writer)
-        try:
-            backend.send_request(request, self._headers_for_worker(request, upgrade), body)
-            await backend_writer.drain()
-            answer = await backend.answer_head()
-            if isinstance(answer, h11.InformationalResponse):  # 101: the worker switched
-                await self._switch(answer, backend)
+        for reused_before in (True, False):
+            try:
+                backend, reused = await self.front.backend(reuse=reused_before and not upgrade)
+            except OSError:
+                await self._answer_error(503, "The service is starting or restarting: try again in a moment",
+                                         [(b"retry-after", b"1")])
                 return False
-            self._write(h11.Response(status_code=answer.status_code, reason=answer.reason,
-                                     headers=_without(answer.headers, HOP_BY_HOP - {b"content-length"})))
-            while True:
-                part = await backend.next_part()
-                if isinstance(part, h11.EndOfMessage):
-                    self._write(h11.EndOfMessage())
-                    break
-                self._write(h11.Data(data=part.data))
-                async with asyncio.timeout(self.limits.send_seconds):
-                    await self.writer.drain()
-            return True
-        except (h11.RemoteProtocolError, ConnectionError) as exc:  # the worker broke off
-            if self.http.our_state is h11.SEND_RESPONSE:
-                log.warning("front: the worker gave no answer (%s)", exc)
-                await self._answer_error(502, "The service could not answer")
-                return False
-            raise Dropped() from exc
-        finally:
-            backend.close()
+            kept = False
+            try:
+                backend.send_request(request, self._headers_for_worker(request, upgrade), body)
+                await backend.writer.drain()
+                try:
+                    answer = await backend.answer_head()
+                except (h11.RemoteProtocolError, ConnectionError):
+                    if reused:  # the worker let that kept connection go as the request went out: a new one
+                        continue
+                    raise
+                if isinstance(answer, h11.InformationalResponse):  # 101: the worker switched
+                    await self._switch(answer, backend)
+                    return False
+                self._write(h11.Response(status_code=answer.status_code, reason=answer.reason,
+                                         headers=_without(answer.headers, HOP_BY_HOP - {b"content-length"})))
+                while True:
+                    part = await backend.next_part()
+                    if isinstance(part, h11.EndOfMessage):
+                        self._write(h11.EndOfMessage())
+                        break
+                    self._write(h11.Data(data=part.data))
+                    async with asyncio.timeout(self.limits.send_seconds):
+                        await self.writer.drain()
+                kept = self.front.keep(backend)
+                return True
+            except (h11.RemoteProtocolError, ConnectionError) as exc:  # the worker broke off
+                if self.http.our_state is h11.SEND_RESPONSE:
+                    log.warning("front: the worker gave no answer (%s)", exc)
+                    await self._answer_error(502, "The service could not answer")
+                    return False
+                raise Dropped() from exc
+            finally:
+                if not kept:
+                    backend.close()
+        return False
 
     def _headers_for_worker(self, request, upgrade):
         keep = {b"connection", b"upgrade"} if upgrade else set()
         headers = [(name, value) for name, value in request.headers
                    if name.replace(b"_", b"-") not in (PEER_HEADER, SCHEME_HEADER)
                    and (name not in HOP_BY_HOP or name in keep)]
-        if not upgrade:
-            headers.append((b"connection", b"close"))
         headers.append((PEER_HEADER, self.address.encode()))
         headers.append((SCHEME_HEADER, self.front.scheme))
         return headers

@@ -235,3 +235,4 @@ def test_a_websocket_passes_both_ways_and_ends_when_its_browser_stops_reading(fr
     ws.send("flood")  # the worker writes without end; the browser reads nothing more
     assert front.worker.ws_closed.wait(LIMITS.send_seconds + 10)
     ws.sock.close()
+

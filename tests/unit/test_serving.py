@@ -220,6 +220,22 @@ def test_the_front_is_a_process_of_its_own_and_gunicorn_forks_with_no_other_thre
         assert answer.status_code == 401  # the worker checked a password (scrypt) and answered
 
 
+def test_the_front_keeps_its_connection_to_the_worker_between_requests(tmp_path):
+    """Kept connections spare gunicorn's one accepting thread an accept and a close per request."""
+    with served(tmp_path) as server:
+        session = requests.Session()
+        session.trust_env, session.verify = False, server.cert
+        for _ in range(5):
+            assert session.get(f"{server.url}/login", timeout=10).status_code == 200
+        port = int(server.url.rsplit(":", 1)[1])
+        listening = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+        front = re.search(r"pid=(\d+)", listening).group(1)
+        sockets = [line.split() for line in subprocess.run(["ss", "-Hxp"], capture_output=True, text=True).stdout.splitlines()]
+        worker_ends = {fields[5] for fields in sockets if fields[4].endswith("worker.sock")}  # their inodes
+        to_worker = [fields for fields in sockets if f"pid={front}," in fields[-1] and fields[7] in worker_ends]
+        assert len(to_worker) == 1, to_worker  # one connection, used five times
+
+
 def test_the_master_reads_its_settings_without_loading_the_app():
     """app.py's master imports the package, its config and serving only: Flask and the app are
     the worker's (a master holding them keeps a second copy of the app in memory)."""
