@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -45,6 +46,28 @@ def host_problems():
     if not shutil.which("iptables-legacy"):
         problems.append("iptables-legacy is missing (apt-get install iptables)")
     return problems
+
+
+def pytest_sessionstart(session):
+    """Before a run (once, not in each pytest-xdist worker): the forwards an earlier run left in the
+    kernel (a killed run, a service killed with its rules) whose container address no instance
+    holds any more. Such a rule on a port the pool hands out again would catch the traffic of this
+    run's sale on it. Rules of a run still going point at its living containers and stay."""
+    if hasattr(session.config, "workerinput") or host_problems():
+        return
+    listed = subprocess.run(["incus", "list", "-f", "json"], capture_output=True, text=True)
+    if listed.returncode != 0:
+        return
+    living = {address["address"] for instance in json.loads(listed.stdout)
+              for network in ((instance.get("state") or {}).get("network") or {}).values()
+              for address in network.get("addresses", [])}
+    living |= {device["ipv4.address"] for instance in json.loads(listed.stdout)
+               for device in (instance.get("expanded_devices") or {}).values() if device.get("ipv4.address")}
+    rules = subprocess.run(["iptables-legacy", "-t", "nat", "-S", "PREROUTING"], capture_output=True, text=True).stdout
+    for rule in rules.splitlines():
+        target = re.search(r"--to-destination ([0-9.]+)", rule)
+        if TEST_TAG_PREFIX in rule and target and target.group(1) not in living:
+            subprocess.run(["iptables-legacy", "-t", "nat", "-D", *shlex.split(rule)[1:]], capture_output=True)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -124,9 +147,12 @@ def rule_comment(app, rule_id):
 
 def remove_test_nat_rules(app):
     """Take the test's rules out of the kernel, whatever the test left behind."""
+    remove_tagged_rules(app.extensions["incus_api"].nat)
+
+
+def remove_tagged_rules(nat):
     if os.geteuid() != 0 or not shutil.which("iptables-legacy"):
         return
-    nat = app.extensions["incus_api"].nat
     for rule_id in {rule_id for rule_id, _ in nat.tagged()}:
         nat.remove_tagged(rule_id)
     nat.remove_forward_accept()
@@ -335,10 +361,11 @@ def service():
     (tmp / "config.env").write_text("")
     make_self_signed(str(tmp / "cert.pem"), str(tmp / "key.pem"), ["localhost", "127.0.0.1"])
     port, secret, password = unused_port(), "console-test-secret", secrets.token_urlsafe(12)
+    tag = f"{TEST_TAG_PREFIX}-{secrets.token_hex(3)}:"
     env = {**{k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")},
            "API_SECRET_KEY": secret, "SECRET_KEY": secrets.token_hex(16), "DATABASE": str(tmp / "db.sqlite3"),
            "HOST": "127.0.0.1", "PORT": str(port), "INCUS_SOCKET": INCUS_SOCKET, "NAT_SYNC_INTERVAL": "0",
-           "TRAFFIC_INTERVAL": "0", "NAT_TAG_PREFIX": f"{TEST_TAG_PREFIX}-{secrets.token_hex(3)}:",
+           "TRAFFIC_INTERVAL": "0", "NAT_TAG_PREFIX": tag,
            "INCUS_API_CONFIG": str(tmp / "config.env"), "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": password,
            "LOG_LEVEL": "INFO", "TLS_CERT": str(tmp / "cert.pem"), "TLS_KEY": str(tmp / "key.pem")}
     subprocess.run([sys.executable, "init_db.py"], cwd=ROOT, env=env, check=True, capture_output=True)
@@ -379,3 +406,8 @@ def service():
         proc.kill()
         proc.wait()
     log.close()
+    # Its forwards stay in the kernel after a kill: a later test's port would reach this test's
+    # container address (a sale's SSH port 20000 did, and the next sale's SSH login failed).
+    from incus_api.nat import NatTable
+
+    remove_tagged_rules(NatTable(tag_prefix=tag, bridge="incusbr0"))
