@@ -246,9 +246,12 @@ def bridge_without_range():
     with its containers and leases afterwards."""
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True).stdout
     subnet = next(f"10.233.{n}." for n in secrets.SystemRandom().sample(range(256), 256) if f"10.233.{n}." not in routes)
-    made = incus_cli("network", "create", NO_RANGE_BRIDGE, f"ipv4.address={subnet}1/24", "ipv4.nat=true", "ipv6.address=none",
-                     check=False)
-    assert made.returncode == 0, made.stderr  # say why Incus refused (it once did, unexplained)
+    for _attempt in range(3):  # Incus sometimes trips over a veth that vanishes while it makes a bridge
+        made = incus_cli("network", "create", NO_RANGE_BRIDGE, f"ipv4.address={subnet}1/24", "ipv4.nat=true",
+                         "ipv6.address=none", check=False)
+        if made.returncode == 0 or "does not exist" not in made.stderr:
+            break
+    assert made.returncode == 0, made.stderr
     try:
         yield NO_RANGE_BRIDGE
     finally:

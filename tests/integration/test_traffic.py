@@ -482,7 +482,9 @@ def test_a_burst_at_a_rate_limited_container_counts_no_more_than_its_interface_r
     traffic.sample()
     counted = usage(api, name)["rx_bytes"] - counted
     received = interface_rx(name) - received  # read after the pass: what tc let through by then, and more
-    assert 0 < counted <= received * 1.05, (counted, received)
+    # Within 5 %, and a few packets: the interface is read a moment after the first pass, so what
+    # reached it in between (its neighbour discovery, a queued packet) is in the count only.
+    assert 0 < counted <= received * 1.05 + 8192, (counted, received)
 
 
 def test_what_a_container_received_before_a_restart_is_counted_once(
