@@ -4,8 +4,10 @@ Precedence: explicit overrides (tests) > environment variables > config file > d
 is ``KEY=VALUE`` lines, found at ``$INCUS_API_CONFIG`` or ``<instance>/config.env``.
 """
 import os
+import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -46,6 +48,12 @@ ENV_KEYS = (
     "TLS_KEY",
     "CUSTOMER_SESSION_HOURS",
     "CUSTOMER_IMAGES",
+    "S3_ENDPOINT",
+    "S3_BUCKET",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_PREFIX",
+    "S3_REGION",
 )
 
 DEFAULTS = {
@@ -100,6 +108,16 @@ DEFAULTS = {
     "CUSTOMER_SESSION_HOURS": 12,
     # Image aliases a customer may reinstall from, comma-separated (empty: the one it was sold with).
     "CUSTOMER_IMAGES": "",
+    # The S3-compatible store (MinIO, R2, B2, Ceph, AWS) the backups are copied to (offsite.py):
+    # S3_ENDPOINT is its URL (https://s3.example.com, http://127.0.0.1:9000); empty: no copies.
+    # ENDPOINT, BUCKET, ACCESS_KEY and SECRET_KEY are set together or not at all. Objects are
+    # S3_PREFIX + the backup's file name. S3_SECRET_KEY is shown nowhere (like API_SECRET_KEY).
+    "S3_ENDPOINT": "",
+    "S3_BUCKET": "",
+    "S3_ACCESS_KEY": "",
+    "S3_SECRET_KEY": "",
+    "S3_PREFIX": "incus-api-web/",
+    "S3_REGION": "us-east-1",
 }
 
 INT_KEYS = ("PORT", "EXEC_TIMEOUT", "CONSOLE_IDLE_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL", "EXEC_OUTPUT_LIMIT",
@@ -140,6 +158,7 @@ def load_config(environ=None, instance_path=DEFAULT_INSTANCE_PATH):
         settings[key] = parse_bool_setting(key, settings[key])
     settings["RESERVED_PORTS"] = f"{settings['RESERVED_PORTS']},{settings['PORT']}"
     settings["TRAFFIC_THROTTLE_RATE"] = parse_rate_setting("TRAFFIC_THROTTLE_RATE", settings["TRAFFIC_THROTTLE_RATE"])
+    settings.update(parse_s3_settings(settings))
     return settings
 
 
@@ -174,6 +193,47 @@ def parse_bool_setting(key, value):
     if text in FALSE_WORDS:
         return False
     raise SettingError(f"{key}={value!r}: use true or false")
+
+
+S3_REQUIRED = ("S3_ENDPOINT", "S3_BUCKET", "S3_ACCESS_KEY", "S3_SECRET_KEY")
+S3_BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{1,61}[A-Za-z0-9]")
+
+
+def parse_s3_settings(settings):
+    """The S3 store's settings of ``settings`` (any dict-like), checked and normalised: ``S3_PREFIX``
+    ends with ``/`` unless empty, ``S3_ENDPOINT`` has no trailing ``/``. All four of ``S3_REQUIRED``
+    or none (no copies): a store half set up would leave the backups on the host unnoticed. The
+    messages never repeat the secret key (nor an endpoint that carries credentials)."""
+    values = {key: str(settings.get(key) or "").strip() for key in S3_REQUIRED}
+    values["S3_PREFIX"] = str(settings.get("S3_PREFIX", DEFAULTS["S3_PREFIX"]) or "").strip().lstrip("/")
+    values["S3_REGION"] = str(settings.get("S3_REGION") or "").strip() or DEFAULTS["S3_REGION"]
+    given = [key for key in S3_REQUIRED if values[key]]
+    if given and len(given) < len(S3_REQUIRED):
+        missing = ", ".join(key for key in S3_REQUIRED if not values[key])
+        raise SettingError(f"{', '.join(given)} set but not {missing}: the S3 store needs S3_ENDPOINT, S3_BUCKET, "
+                           "S3_ACCESS_KEY and S3_SECRET_KEY together (or none of them: no copies off the host)")
+    if values["S3_PREFIX"] and not values["S3_PREFIX"].endswith("/"):
+        values["S3_PREFIX"] += "/"
+    if not given:
+        return values
+    endpoint = urlsplit(values["S3_ENDPOINT"])
+    if endpoint.username is not None or endpoint.password is not None:
+        raise SettingError("S3_ENDPOINT: no credentials in the URL (they go in S3_ACCESS_KEY and S3_SECRET_KEY)")
+    try:
+        port_ok = endpoint.port is None or endpoint.port > 0
+    except ValueError:
+        port_ok = False
+    if endpoint.scheme not in ("http", "https") or not endpoint.hostname or not port_ok \
+            or endpoint.path not in ("", "/") or endpoint.query or endpoint.fragment:
+        raise SettingError(f"S3_ENDPOINT={values['S3_ENDPOINT']!r}: the store's URL is needed, http:// or https:// "
+                           "and a host (and port), without a path: https://s3.example.com, http://127.0.0.1:9000")
+    values["S3_ENDPOINT"] = f"{endpoint.scheme}://{endpoint.netloc}"
+    if not S3_BUCKET_NAME.fullmatch(values["S3_BUCKET"]) or ".." in values["S3_BUCKET"]:
+        raise SettingError(f"S3_BUCKET={values['S3_BUCKET']!r}: a bucket name is 3 to 63 letters, digits, dots "
+                           "and hyphens")
+    if any(part in (".", "..") for part in values["S3_PREFIX"].split("/")):
+        raise SettingError(f"S3_PREFIX={values['S3_PREFIX']!r}: no . or .. between the slashes")
+    return values
 
 
 # What install.sh keeps in the config file from its environment: every setting but the admin's

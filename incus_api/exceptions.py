@@ -81,3 +81,10 @@ class OperationTimeout(AppError):
 
 class NatError(AppError):
     """The kernel refused a NAT rule change (python-iptables)."""
+
+
+class OffsiteError(AppError):
+    """The S3-compatible store of the backups' copies refused or failed (offsite.py): unreachable,
+    credentials refused, bucket missing, no permission, an upload it did not keep whole."""
+
+    http_status = 502

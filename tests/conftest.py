@@ -35,6 +35,7 @@ TEST_TAG_PREFIX = "incus-api-test"  # + a random part per app: parallel runs nev
 INCUS_SOCKET = os.environ.get("INCUS_SOCKET", "/var/lib/incus/unix.socket")
 REAL_SUITES = ("integration", "browser", "billing")
 BUSYBOX_BUILT = "/tmp/incus-api-test-busybox.run"  # the run that built the busybox image last
+pytest_plugins = ["tests.s3_server"]  # s3_server, s3_auth_server: moto's S3 server (the off-site store's tests)
 
 
 def host_problems():
