@@ -1,7 +1,10 @@
-"""Each API route's contract, declared once: its parameters (where they come from, how they are
-parsed, their OpenAPI schema), its answers and its error codes. ``route()`` registers the Flask
-view, parses and validates the request into keyword arguments before the view runs, and records
-the declaration from which ``apidocs`` builds ``/openapi.json``.
+"""Each JSON route's contract, declared once: its parameters (where they come from, how they are
+parsed, their OpenAPI schema), its answers, its error codes and who may call it. ``route()``
+registers the Flask view, parses and validates the request into keyword arguments before the view
+runs, and records the declaration from which ``apidocs`` builds ``/openapi.json``. The API's routes
+and the customer panel's JSON routes (``/customer/...``, the blueprint's ``url_prefix`` is part of
+the declared rule) are declared alike; a route's ``security`` says which of the description's
+security schemes it takes (none given: the API's ``X-API-Hash``).
 
 Why our own few lines rather than marshmallow/flask-smorest or pydantic/spectree: the seed's
 contract is form fields whose values are all text, answered with ``{"status", "message"}`` errors
@@ -58,6 +61,8 @@ class Route:
     description: str = ""
     answer_schema: dict = None  # a whole 200 body, for answers without status/message
     extra_answers: dict = field(default_factory=dict)  # e.g. {202: ("Started", {...fields})}
+    security: tuple = None  # the security schemes it needs, all together; None: the API's (X-API-Hash)
+    redirect: str = ""  # where it redirects (302) on success, instead of a 200 JSON answer
 
     @property
     def path(self):
@@ -107,8 +112,10 @@ def parse_params(params, path_values):
 
 
 def route(blueprint, method, rule, summary, params=(), **details):
-    """Declare a route and register its view; the view receives the parsed parameters."""
-    declared = Route(method=method, rule=rule, summary=summary, params=tuple(params), **details)
+    """Declare a route and register its view; the view receives the parsed parameters. ``rule`` is
+    the blueprint's own (its ``url_prefix`` is added to the declared path)."""
+    declared = Route(method=method, rule=(blueprint.url_prefix or "") + rule, summary=summary, params=tuple(params),
+                     **details)
     ROUTES.append(declared)
 
     def register(view):

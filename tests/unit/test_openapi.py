@@ -24,7 +24,8 @@ def api_routes(app):
 
 def test_every_api_route_is_described_and_nothing_else(client, app):
     spec = client.get("/openapi.json").get_json()
-    described = {(path, method) for path, operations in spec["paths"].items() for method in operations}
+    described = {(path, method) for path, operations in spec["paths"].items() for method in operations
+                 if not path.startswith("/customer/")}  # the customer panel's: test_customer_openapi
     assert described == api_routes(app)
 
 
@@ -36,7 +37,7 @@ def test_spec_is_public_and_well_formed(client):
     assert spec["components"]["securitySchemes"]["apiHash"]["name"] == "X-API-Hash"
     for operations in spec["paths"].values():
         for operation in operations.values():
-            assert operation["summary"] and "200" in operation["responses"]
+            assert operation["summary"] and ("200" in operation["responses"] or "302" in operation["responses"])
 
 
 def test_docs_page_uses_only_local_assets(client):

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 
 from ...exceptions import AppError, Gone, Unauthorized
 from ...i18n import N_
+from ...schemas import route
 from ...service.customer_panel import CustomerPanel
 from ...service.public_address import public_host
 from ..dashboard.console import CONSOLE_CSP, idle_minutes, socket_path, terminal_missing
@@ -25,6 +26,10 @@ from ..security import LoginLimited, login_limiter
 from . import bp
 
 COOKIE = "customer_session"
+# The security schemes of /openapi.json (apidocs.spec) a declared customer route takes: the session
+# cookie for a read, the session and the CSRF token (Flask-WTF's check) for a change.
+CUSTOMER_SESSION, CUSTOMER_CSRF = "customerSession", "customerCsrf"
+READ, CHANGE = (CUSTOMER_SESSION,), (CUSTOMER_SESSION, CUSTOMER_CSRF)
 LINK_LIMIT_NAME = "customer-link"  # the login limit's name for link opens: per client address
 OPEN_ENDPOINTS = ("customer.open_link", "customer.signed_out")
 
@@ -155,7 +160,10 @@ def no_store(html):
     return response
 
 
-@bp.post("/logout")
+@route(bp, "POST", "/logout", "Sign this browser out of the customer's panel", redirect="/customer/signed-out",
+       errors=(400, 401), security=CHANGE, description=(
+           "Ends this browser's session and deletes its cookie; the customer's other browsers stay signed in "
+           "(`POST /container/{name}/customer_logout` ends them all)."))
 def logout():
     """This browser's session ends (the customer's other browsers stay signed in)."""
     services().customers.sign_out(g.customer)
