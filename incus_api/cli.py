@@ -103,8 +103,50 @@ def doctor_command():
         raise SystemExit(1)
 
 
+@click.command("backup")
+@click.argument("name")
+@with_appcontext
+def backup_command(name):
+    """Back up container NAME now (into BACKUP_DIR, and S3 when set) and wait until it is written."""
+    backups = backend().services.backups
+    try:
+        backup = backups.wait(backups.create(name, trigger="api")["id"])
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
+    if backup["state"] != "ok":
+        raise click.ClickException(f"backup {backup['id']} of {name} failed: {backup['error']}")
+    click.echo(f"backup {backup['id']} of {name}: {backups.directory / backup['file']} ({backup['size']} bytes, "
+               f"sha256 {backup['sha256']}; stored: {', '.join(backup['stored'])})")
+
+
+@click.command("restore")
+@click.argument("source")
+@click.option("--name", default=None, help="Restore under this name, as a copy (default: the container's own name).")
+@click.option("--ports", type=click.Choice(["auto"]), default=None,
+              help="auto: the forwards take free pool ports instead of the recorded host ports.")
+@with_appcontext
+def restore_command(source, name, ports):
+    """Restore a backup: SOURCE is a backup file, or the key of one in the S3 store (S3_ENDPOINT...).
+    Works on a host whose database has never seen the container (moving a customer to this host)."""
+    from .parse.names import container_name
+
+    try:
+        restored = backend().services.backups.restore_source(source, name=container_name(name) if name else None,
+                                                             ports=ports)
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"restored {restored['from']} as {restored['name']}: {restored['status']}, address "
+               f"{restored['ip'] or '-'}{', suspended' if restored['suspended'] else ''}")
+    for rule in restored["nat_rules"]:
+        ports_text = rule["host_port"] if rule["host_port"] == rule["host_port_end"] else \
+            f"{rule['host_port']}-{rule['host_port_end']}"
+        click.echo(f"  forward {ports_text}/{rule['protocol']} -> {rule['container_port']}")
+
+
 def register_commands(app):
     app.cli.add_command(init_db_command)
     app.cli.add_command(api_secret_group)
     app.cli.add_command(nat_group)
     app.cli.add_command(doctor_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)

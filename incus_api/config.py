@@ -54,6 +54,9 @@ ENV_KEYS = (
     "S3_SECRET_KEY",
     "S3_PREFIX",
     "S3_REGION",
+    "BACKUP_DIR",
+    "BACKUP_SCHEDULE",
+    "BACKUP_KEEP",
 )
 
 DEFAULTS = {
@@ -118,11 +121,16 @@ DEFAULTS = {
     "S3_SECRET_KEY": "",
     "S3_PREFIX": "incus-api-web/",
     "S3_REGION": "us-east-1",
+    # Backups (issue 21): one file each, 0700 folder; every container by BACKUP_SCHEDULE (off,
+    # hourly, 'daily HH:MM', 'weekly DAY HH:MM', host's local time), BACKUP_KEEP kept per container.
+    "BACKUP_DIR": "/var/lib/incus-api-web/backups",
+    "BACKUP_SCHEDULE": "off",
+    "BACKUP_KEEP": 7,
 }
 
 INT_KEYS = ("PORT", "EXEC_TIMEOUT", "CONSOLE_IDLE_TIMEOUT", "OPERATION_TIMEOUT", "NAT_SYNC_INTERVAL", "EXEC_OUTPUT_LIMIT",
             "EXEC_PER_CONTAINER", "CONSOLE_PER_CONTAINER", "AUDIT_KEEP_DAYS", "AUDIT_ANONYMOUS_KEEP",
-            "TRAFFIC_INTERVAL", "CUSTOMER_SESSION_HOURS")
+            "TRAFFIC_INTERVAL", "CUSTOMER_SESSION_HOURS", "BACKUP_KEEP")
 BOOL_KEYS = ("ISOLATE_CONTAINERS", "SESSION_COOKIE_SECURE", "TLS")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -159,7 +167,19 @@ def load_config(environ=None, instance_path=DEFAULT_INSTANCE_PATH):
     settings["RESERVED_PORTS"] = f"{settings['RESERVED_PORTS']},{settings['PORT']}"
     settings["TRAFFIC_THROTTLE_RATE"] = parse_rate_setting("TRAFFIC_THROTTLE_RATE", settings["TRAFFIC_THROTTLE_RATE"])
     settings.update(parse_s3_settings(settings))
+    parse_schedule_setting(settings["BACKUP_SCHEDULE"])
+    if settings["BACKUP_KEEP"] < 1:
+        raise SettingError(f"BACKUP_KEEP={settings['BACKUP_KEEP']}: keep at least 1 backup per container")
     return settings
+
+
+def parse_schedule_setting(value):
+    from .parse.schedule import parse_schedule
+
+    try:
+        return parse_schedule(value)
+    except ValueError as exc:
+        raise SettingError(str(exc)) from None
 
 
 class SettingError(ValueError):

@@ -1,5 +1,7 @@
 """The one background thread: periodic jobs (the NAT sync, traffic sampling, the traffic history's
-fold) run here, one after another.
+fold, the backup schedule) run here, one after another. The backup schedule's job only queues the
+backups: the backup service's own thread writes them (minutes of I/O each, which the NAT sync and
+the traffic pass must not wait behind).
 
 A job that raises is logged and runs again at its next time; a slow job delays the others rather
 than overlapping with itself. No Flask.
@@ -10,6 +12,8 @@ import time
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
+
+BACKUP_SCHEDULE_CHECK_SECONDS = 60  # BACKUP_SCHEDULE is in minutes: looked at once a minute
 
 
 @dataclass
@@ -70,7 +74,13 @@ def start_background_work(app):
             services.traffic.sample()
         except Exception as exc:  # noqa: BLE001 - the scheduler tries again
             log.warning("traffic sampling at start-up failed: %s", getattr(exc, "message", exc))
+    try:
+        services.backups.recover()  # backups cut short by the last stop: failed, their partial files gone
+    except Exception as exc:  # noqa: BLE001 - the service serves anyway
+        log.warning("backups: marking interrupted backups failed did not work: %s", getattr(exc, "message", exc))
     scheduler = Scheduler()
+    if services.backups.schedule is not None:
+        scheduler.every(BACKUP_SCHEDULE_CHECK_SECONDS, "backup-schedule", services.backups.run_schedule, first=5)
     if app.config["NAT_SYNC_INTERVAL"] > 0:
         scheduler.every(app.config["NAT_SYNC_INTERVAL"], "nat-sync", services.nat_sync.sync)
     if app.config["TRAFFIC_INTERVAL"] > 0:

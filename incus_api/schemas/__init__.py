@@ -63,6 +63,7 @@ class Route:
     extra_answers: dict = field(default_factory=dict)  # e.g. {202: ("Started", {...fields})}
     security: tuple = None  # the security schemes it needs, all together; None: the API's (X-API-Hash)
     redirect: str = ""  # where it redirects (302) on success, instead of a 200 JSON answer
+    accepted: bool = False  # answers 202 (started; the work goes on in the background) instead of 200
 
     @property
     def path(self):

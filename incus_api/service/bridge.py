@@ -74,11 +74,12 @@ class BridgeAddresses:
     # -- a new container's address ------------------------------------------------------------
 
     @contextlib.contextmanager
-    def reserved(self):
+    def reserved(self, prefer=None, own_hwaddr=None):
         """A free address of the bridge, held while the block creates the container that pins it,
         so that two creates never choose the same one (Incus refuses a duplicate
         ``ipv4.address`` only when the first is already recorded: two concurrent creates both pass
-        its check)."""
+        its check). ``prefer``: that address when it is pinnable and free (a restored container's
+        own; a dnsmasq lease of ``own_hwaddr``, its MAC, does not count against it)."""
         network = self.network()
         with self._allocating:
             # Incus's leases hold every pinned address ("static", stopped instances' too) and the
@@ -92,7 +93,12 @@ class BridgeAddresses:
             file_leases = dhcp_leases.read(self.lease_file) if self.lease_file else []
             instances = None if network.dynamic else self.incus.instances()
             taken, strangers = allocation_view(network, self._leases.get(), file_leases, instances)
-            address, stranger = choose_address(network, taken | self._pending | set(self._recent), strangers)
+            held = self._pending | set(self._recent)
+            # Incus's leases are read fresh for it: only the pins under way (not recent ones) count beside them.
+            if prefer and self._free_to_keep(network, prefer, own_hwaddr, self._pending, file_leases):
+                address, stranger = prefer, None
+            else:
+                address, stranger = choose_address(network, taken | held, strangers)
             if address is None:
                 raise BadInput(N_("The bridge {bridge} has no free IPv4 address left"), bridge=self.bridge)
             if stranger is not None:
@@ -104,6 +110,17 @@ class BridgeAddresses:
             with self._allocating:
                 self._pending.discard(address)
                 self._recent[address] = time.monotonic()
+
+    def _free_to_keep(self, network, address, own_hwaddr, held, file_leases):
+        """Whether ``address`` may be pinned again for the NIC whose MAC is ``own_hwaddr``: pinnable,
+        no instance pins it, nothing here holds it, no other MAC's dnsmasq lease has it."""
+        if not network.usable(address) or (network.dynamic and network.in_dynamic_range(address)) or address in held:
+            return False
+        own = (own_hwaddr or "").lower()
+        leases = self.incus.leases(self.bridge)  # fresh: a stale cache could hide a pin made since
+        if any(lease.get("address") == address and (lease.get("hwaddr") or "").lower() != own for lease in leases):
+            return False
+        return not any(lease.address == address and lease.hwaddr != own for lease in file_leases)
 
     def _release(self, network, lease):
         """Hand back to dnsmasq a lease that counts for nothing (a client that is no instance's

@@ -229,6 +229,97 @@ class NatRuleService:
             self._ensure_forward_accept_now_and_then()
         return [rule_dict(row) for row in rules_table.by_ids(self.db, [forward.rule_id for forward in forwards])]
 
+    def restore_forwards(self, container_name, uuid, container_ip, rules, blocks, pool=None):
+        """A restored container's forwards and port blocks (``rules``: ``{"host_port",
+        "host_port_end", "container_port", "protocol"}``; ``blocks``: ``{"first_port", "last_port"}``),
+        all or nothing: one DB write transaction and one kernel write. Without ``pool`` they take the
+        recorded host ports, and any that is reserved, listened on, forwarded or in another's block
+        is a 409 listing them all (``data["ports"]``); with ``pool`` each block and each other range
+        takes free pool ports of its size (a rule inside a block moves with it). Returns the rules."""
+        rules = sorted(rules, key=lambda r: (r["host_port"], r["protocol"]))
+        if pool is None:
+            self._refuse_taken(rules, blocks)
+        listening = pool.listening() if pool is not None else None
+        forwards, block_ids = [], []
+        with self.lock:
+            try:
+                with self.db.transaction() as conn:
+                    moves = {}  # old (first, last) -> new first
+                    for block in blocks:
+                        first, last = block["first_port"], block["last_port"]
+                        if pool is not None:
+                            first, last = moves[(block["first_port"], last)] = \
+                                pool.free_block(conn, last - first + 1, listening)
+                        elif blocks_table.overlapping(conn, first, last):
+                            self._refuse_taken(rules, blocks, conn)
+                        block_ids.append(blocks_table.insert(conn, container_name, uuid, first, last))
+                    for rule in rules:
+                        host_port, host_port_end = self._moved(rule, moves, conn, pool, listening)
+                        shift = host_port - rule["host_port"]
+                        container_port = rule["container_port"] + (shift if rule["container_port"] == rule["host_port"]
+                                                                   else 0)
+                        if rules_table.overlapping(conn, rule["protocol"], host_port, host_port_end) is not None:
+                            self._refuse_taken(rules, blocks, conn)
+                        rule_id = rules_table.insert(conn, container_name, host_port, host_port_end, container_port,
+                                                     rule["protocol"], container_ip, uuid)
+                        forwards.append(Forward(rule_id, rule["protocol"], host_port, container_ip, container_port,
+                                                host_port_end))
+            except sqlite3.IntegrityError:
+                self._refuse_taken(rules, blocks)
+                raise
+            self._into_kernel(lambda: self.nat.add_many(forwards), [f.rule_id for f in forwards], block_ids)
+        if forwards:
+            self._ensure_forward_accept_now_and_then()
+        return [rule_dict(row) for row in rules_table.by_ids(self.db, [forward.rule_id for forward in forwards])]
+
+    @staticmethod
+    def _moved(rule, moves, conn, pool, listening):
+        """The host ports ``rule`` takes: as recorded, shifted with its block, or new pool ports
+        (the same for the tcp and udp rules of one range)."""
+        first, last = rule["host_port"], rule["host_port_end"]
+        if pool is None:
+            return first, last
+        for (old_first, old_last), (new_first, _) in moves.items():
+            if old_first <= first and last <= old_last:
+                return first - old_first + new_first, last - old_first + new_first
+        if (first, last) not in moves:
+            moves[(first, last)] = pool.free_block(conn, last - first + 1, listening)
+        return moves[(first, last)]
+
+    def _refuse_taken(self, rules, blocks, db=None):
+        """409 naming every recorded host port that cannot be had here (reserved, listened on,
+        forwarded, in a block); nothing when all are free."""
+        db = db or self.db
+        taken = set()
+        for rule in rules:
+            try:
+                self.port_policy.check(rule["host_port"], rule["host_port_end"], rule["protocol"])
+            except Conflict:
+                taken.update(port for port in range(rule["host_port"], rule["host_port_end"] + 1)
+                             if self._port_unavailable(port, rule["protocol"]))
+            if rules_table.overlapping(db, rule["protocol"], rule["host_port"], rule["host_port_end"]) is not None:
+                taken.update(self._forwarded_ports(db, rule))
+        for block in blocks:
+            for row in blocks_table.overlapping(db, block["first_port"], block["last_port"]):
+                taken.update(range(max(row["first_port"], block["first_port"]), min(row["last_port"], block["last_port"]) + 1))
+        if taken:
+            ports = sorted(taken)
+            shown = ", ".join(map(str, ports[:20])) + (" ..." if len(ports) > 20 else "")
+            raise Conflict(N_("Host ports {ports} are taken on this host: free them, or restore with ports=auto to "
+                              "take free ports of the pool"), ports=shown, data={"ports": ports})
+
+    def _port_unavailable(self, port, protocol):
+        try:
+            self.port_policy.check(port, port, protocol)
+        except Conflict:
+            return True
+        return False
+
+    @staticmethod
+    def _forwarded_ports(db, rule):
+        return [port for port in range(rule["host_port"], rule["host_port_end"] + 1)
+                if rules_table.overlapping(db, rule["protocol"], port, port) is not None]
+
     def _into_kernel(self, write, rule_ids, block_ids=()):
         """``write`` the kernel rules of rows just committed; when it fails, the rows (and the
         blocks recorded with them) go again. Called with the NAT lock held."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from ..host.leases import lease_file
 from .accounts import Accounts
 from .audit import AuditLogService
+from .backups import BackupService
 from .bridge import BridgeAddresses
 from .commands import Commands
 from .console import ConsoleService
@@ -24,6 +25,7 @@ from .nic_guard import NicGuard
 from .ports import PortPolicy, PortPool
 from .power import Power
 from .provisioning import Provisioner
+from .restore import Restorer
 from .snapshots import SnapshotService
 from .suspensions import Suspensions
 from .traffic import TrafficService
@@ -52,6 +54,17 @@ class Services:
     customers: CustomerAccess  # the customer's panel: one-time links and the sessions they open
     customer_forwards: CustomerForwards  # the customer's panel: the forwards of their port block
     snapshots: SnapshotService = None  # a container's snapshots: taken within its plan, restored without it
+    backups: BackupService = None  # backup files (and their S3 copies): taken, kept, restored
+
+
+def offsite_store(config):
+    """The S3 store of the backups' copies, None without ``S3_ENDPOINT`` (its client library is
+    imported only then: it would cost every process memory)."""
+    if not config.get("S3_ENDPOINT"):
+        return None
+    from ..offsite import S3Store
+
+    return S3Store.from_config(config)
 
 
 def build_services(incus, nat, db, config):
@@ -80,15 +93,22 @@ def build_services(incus, nat, db, config):
                              audit_log=audit_log, config=config)
     containers.traffic = traffic
     lifecycle.traffic = traffic
+    pool = PortPool(config, port_policy)
     provisioning = Provisioner(incus=incus, containers=containers, info=info, credentials=credentials,
-                               limits=limits, nat_rules=nat_rules, pool=PortPool(config, port_policy), config=config,
+                               limits=limits, nat_rules=nat_rules, pool=pool, config=config,
                                traffic=traffic, suspensions=suspensions)
+    restorer = Restorer(incus=incus, db=db, addresses=addresses, nic_guard=nic_guard, nat_rules=nat_rules, pool=pool,
+                        traffic=traffic, suspensions=suspensions, power=power, info=info)
+    backups = BackupService(db=db, incus=incus, nat_rules=nat_rules, traffic=traffic, suspensions=suspensions,
+                            addresses=addresses, restorer=restorer, audit_log=audit_log, config=config,
+                            offsite=offsite_store(config))
     return Services(
         containers=containers, info=info, power=power, commands=commands, credentials=credentials,
         nat_rules=nat_rules, nat_sync=nat_sync, addresses=addresses, nic_guard=nic_guard, images=images, audit_log=audit_log,
-        doctor=Doctor(incus, nat_rules, nic_guard, traffic), lifecycle=lifecycle, provisioning=provisioning,
+        doctor=Doctor(incus, nat_rules, nic_guard, traffic, backups), lifecycle=lifecycle, provisioning=provisioning,
         limits=limits, traffic=traffic, accounts=Accounts(db=db, config=config), customers=customers,
         customer_forwards=CustomerForwards(nat_rules=nat_rules, suspensions=suspensions, config=config),
         console=ConsoleService(incus=incus, db=db, suspensions=suspensions, audit_log=audit_log, config=config),
         snapshots=SnapshotService(incus=incus, power=power, suspensions=suspensions),
+        backups=backups,
     )

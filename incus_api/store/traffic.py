@@ -35,6 +35,28 @@ def new_plan(db, name, quota, reset_day, direction, action, period_start):
         (name, quota, reset_day, direction, action, period_start))
 
 
+PLAN_FIELDS = ("quota_bytes", "reset_day", "direction", "action", "period_start", "period_rx", "period_tx", "enforced",
+               "enforced_at", "saved_limits")
+
+
+def plan_record(db, name):
+    """``name``'s plan as a dict of ``PLAN_FIELDS`` (what a backup records), or None."""
+    row = plan(db, name)
+    return None if row is None else {field: row[field] for field in PLAN_FIELDS}
+
+
+def restore_plan(db, name, record, keep_period=True, period_start=None):
+    """A restored container's plan from a backup's ``record``; with ``keep_period`` False a new
+    period starts at ``period_start`` with nothing used."""
+    values = {field: record.get(field) for field in PLAN_FIELDS}
+    if not keep_period:
+        values.update(period_start=period_start, period_rx=0, period_tx=0)
+    values["period_rx"], values["period_tx"] = int(values["period_rx"] or 0), int(values["period_tx"] or 0)
+    db.execute("DELETE FROM traffic_plans WHERE container_name = ?", (name,))
+    db.execute(f"INSERT INTO traffic_plans (container_name, {', '.join(PLAN_FIELDS)})"
+               f" VALUES (?, {', '.join('?' * len(PLAN_FIELDS))})", (name, *values.values()))
+
+
 def default_plans(db, rows):
     """``(name, reset_day, period_start)`` plans for containers that have none."""
     db.executemany("""INSERT INTO traffic_plans (container_name, reset_day, period_start) VALUES (?, ?, ?)

@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 SAFE_FIELDS = ("action", "image", "host_port", "container_port", "protocol", "alias", "username",
                "traffic_quota", "traffic_reset_day", "traffic_direction", "traffic_action",
-               "snapshot", "snapshots", "snapshot_schedule", "snapshot_keep")
-TARGET_ARGS = ("name", "rule_id", "fingerprint", "alias")
+               "snapshot", "snapshots", "snapshot_schedule", "snapshot_keep", "ports")
+TARGET_ARGS = ("name", "rule_id", "fingerprint", "alias", "backup_id")
 
 
 def actor():

@@ -62,6 +62,14 @@ class TrafficService:
         table.new_plan(self.db, name, plan.quota or None, plan.reset_day or periods.default_reset_day(now),
                        plan.direction or "both", plan.action or "throttle", periods.iso(now))
 
+    def period_start_now(self):
+        """A period starting now, as plans record it."""
+        return periods.iso(self.clock())
+
+    def plan_record(self, name):
+        """``name``'s plan, period and use as a backup records them (None: no plan yet)."""
+        return table.plan_record(self.db, name)
+
     def check_change(self, name, plan):
         """``check`` of a change to ``name``'s plan (404 for an unknown container)."""
         self.check(plan, self._plan_row(name))

@@ -17,6 +17,7 @@ def success(message, **fields):
 
 from . import (  # noqa: E402,F401  (registers the routes on bp)
     audit,
+    backups,
     billing,
     console,  # noqa: E402,F401  (the one-time console link)
     containers,

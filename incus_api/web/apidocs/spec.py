@@ -61,6 +61,8 @@ def _operation(route):
     if route.redirect:
         responses = {"302": {"description": f"Done: redirects to `{route.redirect}`",
                              "headers": {"Location": {"schema": {"type": "string"}}}}}
+    elif route.accepted:
+        responses = {"202": _result("Started: it goes on in the background", route.answer)}
     elif route.answer_schema is not None:
         responses = {"200": {"description": "Done", "content": {"application/json": {"schema": route.answer_schema}}}}
     else:
