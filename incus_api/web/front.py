@@ -12,6 +12,10 @@ process of its own, holds the network side:
   before the body is read).
 - **Answers are held here** (up to 4 MiB a connection) so the worker's thread is free once the app
   has answered; a client that reads nothing of an answer for 30 s is dropped.
+- **Parsing**: h11 reads and checks each request; what the worker gets is built from what h11
+  accepted, in one write. The worker's answer (gunicorn's, well formed) is not parsed again by h11:
+  its head is read for its framing (Content-Length, chunked, or the connection's end) and passed on
+  with h11's framing rules for the client, head and a small body in one write (one TLS record).
 - **WebSockets** (the console) are passed through byte for byte once the worker agreed to switch.
   A browser that reads none of a console's output for 30 s (256 KiB held) is dropped, and so its
   console ends (the worker sees the socket close).
@@ -27,6 +31,7 @@ them into ``REMOTE_ADDR`` and ``wsgi.url_scheme``. Nothing else is held here: th
 import asyncio
 import asyncio.sslproto
 import collections
+import contextlib
 import ctypes
 import gc
 import json
@@ -72,9 +77,14 @@ TRIM_EVERY_SECONDS = 5
 
 PEER_HEADER = b"incus-api-web-peer"
 SCHEME_HEADER = b"incus-api-web-scheme"
-# Framing and per-connection headers: h11 writes its own on each side.
+FRONT_HEADERS = frozenset((PEER_HEADER, SCHEME_HEADER))
+# Framing and per-connection headers: the front frames each side itself.
 HOP_BY_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
                         b"upgrade", b"expect", b"content-length"))
+
+
+# What ``ClientConnection._pass_on`` leaves to the connection after a request.
+ENDED, CLOSE, KEEP = "ended", "close", "keep"
 
 
 class Dropped(Exception):
@@ -98,6 +108,7 @@ class Front:
         self.max_connections = max_connections
         self.limits = limits
         self.scheme = b"https" if ssl_context else b"http"
+        self.scheme_line = SCHEME_HEADER + b": " + self.scheme
         self.open = 0
         self.closed = 0  # since the heap was last trimmed
         self.by_address = collections.Counter()
@@ -173,6 +184,7 @@ class Front:
         while reuse and self.idle_backends:
             backend, since = self.idle_backends.pop()
             if now - since < BACKEND_IDLE_SECONDS and not backend.reader.at_eof() and not backend.writer.is_closing():
+                backend.reusable = False
                 return backend, True
             backend.close()
         reader, writer = await asyncio.open_unix_connection(self.backend_path, limit=READ_BYTES)
@@ -180,10 +192,8 @@ class Front:
 
     def keep(self, backend):
         """Keep a connection whose exchange ended cleanly for the next request; False when it goes."""
-        if backend.http.our_state is not h11.DONE or backend.http.their_state is not h11.DONE \
-                or len(self.idle_backends) >= MAX_IDLE_BACKENDS:
+        if not backend.reusable or len(self.idle_backends) >= MAX_IDLE_BACKENDS:
             return False
-        backend.http.start_next_cycle()
         self.idle_backends.append((backend, self.loop.time()))
         return True
 
@@ -228,8 +238,13 @@ class ClientConnection:
         self.reader = reader
         self.writer = writer
         self.address = address
-        self.http = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.head_bytes)
+        self.peer_line = PEER_HEADER + b": " + address.encode()
+        self.http = self._parser()
+        self.answering = False  # part of the answer to this request has been written to the client
         writer.transport.set_write_buffer_limits(high=self.limits.answer_buffer_bytes)
+
+    def _parser(self):
+        return h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.head_bytes)
 
     async def serve(self):
         first = True
@@ -242,13 +257,26 @@ class ClientConnection:
             if request is None:  # closed, or idle too long between two requests
                 return
             first = False
-            if not await self._pass_on(request, body):
+            after = await self._pass_on(request, body)
+            if after is ENDED:
                 return
             await self._flushed()
-            if self.http.our_state is h11.MUST_CLOSE or self.http.their_state is h11.MUST_CLOSE:
+            if after is CLOSE:
                 await self.close()
                 return
-            self.http.start_next_cycle()
+            self._next_cycle()
+
+    def _next_cycle(self):
+        """A parser for the next request, with what the client already sent behind this one. The
+        answer went out without this request's parser (it validates what the client sends, not what
+        the worker answers), so a new one starts where it stopped."""
+        data, closed = self.http.trailing_data
+        self.http = self._parser()
+        if data:
+            self.http.receive_data(data)
+        if closed:
+            self.http.receive_data(b"")
+        self.answering = False
 
     async def _flushed(self):
         """Wait until the answer has gone to the kernel (a slow reader is not idle); past
@@ -285,20 +313,21 @@ class ClientConnection:
             return None, b""
         if not isinstance(event, h11.Request):
             raise Dropped()
-        declared = _header(event.headers, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.front.body_limit:
+        declared = _declared_length(event.headers)
+        if declared is not None and declared > self.front.body_limit:
             await self._answer_error(413, "Request too large")
             raise Dropped()
-        body = bytearray()
+        parts, size = [], 0
         while True:
             part = await self._event(deadline)
-            if isinstance(part, h11.Data):
-                body += part.data
-                if len(body) > self.front.body_limit:
+            if type(part) is h11.Data:
+                parts.append(part.data)
+                size += len(part.data)
+                if size > self.front.body_limit:
                     await self._answer_error(413, "Request too large")
                     raise Dropped()
-            elif isinstance(part, h11.EndOfMessage):
-                return event, bytes(body)
+            elif type(part) is h11.EndOfMessage:
+                return event, parts[0] if len(parts) == 1 else b"".join(parts)
             else:
                 raise Dropped()
 
@@ -313,70 +342,145 @@ class ClientConnection:
                 self.http.receive_data(await self.reader.read(READ_BYTES))
 
     async def _pass_on(self, request, body):
-        """Send the request to the worker and its answer back; False when the connection ends."""
-        upgrade = _wants_websocket(request)
+        """Send the request to the worker and its answer back: ``KEEP`` or ``CLOSE`` once the answer
+        is written, ``ENDED`` when the connection is over (answered by the front, or switched)."""
+        out, upgrade, keep_alive = self._for_worker(request, body)
         for reused_before in (True, False):
             try:
                 backend, reused = await self.front.backend(reuse=reused_before and not upgrade)
             except OSError:
                 await self._answer_error(503, "The service is starting or restarting: try again in a moment",
                                          [(b"retry-after", b"1")])
-                return False
+                return ENDED
             kept = False
             try:
-                backend.send_request(request, self._headers_for_worker(request, upgrade), body)
-                await backend.writer.drain()
+                backend.writer.write(out)
+                if backend.writer.transport.get_write_buffer_size():  # a body the socket did not take at once
+                    await backend.writer.drain()
                 try:
-                    answer = await backend.answer_head()
-                except (h11.RemoteProtocolError, ConnectionError):
+                    answer = await backend.answer_head(request.method, upgrade)
+                except ConnectionError:
                     if reused:  # the worker let that kept connection go as the request went out: a new one
                         continue
                     raise
-                if isinstance(answer, h11.InformationalResponse):  # 101: the worker switched
+                if answer.status == 101:  # the worker switched
                     await self._switch(answer, backend)
-                    return False
-                self._write(h11.Response(status_code=answer.status_code, reason=answer.reason,
-                                         headers=_without(answer.headers, HOP_BY_HOP - {b"content-length"})))
-                while True:
-                    part = await backend.next_part()
-                    if isinstance(part, h11.EndOfMessage):
-                        self._write(h11.EndOfMessage())
-                        break
-                    self._write(h11.Data(data=part.data))
-                    async with asyncio.timeout(self.limits.send_seconds):
-                        await self.writer.drain()
-                kept = self.front.keep(backend)
-                return True
-            except (h11.RemoteProtocolError, ConnectionError) as exc:  # the worker broke off
-                if self.http.our_state is h11.SEND_RESPONSE:
+                    return ENDED
+                keep_alive = await self._relay(request.method, answer, backend, keep_alive)
+                kept = not upgrade and self.front.keep(backend)
+                return KEEP if keep_alive else CLOSE
+            except ConnectionError as exc:  # the worker broke off (or its answer was unreadable)
+                if not self.answering and self.http.our_state is h11.SEND_RESPONSE:
                     log.warning("front: the worker gave no answer (%s)", exc)
                     await self._answer_error(502, "The service could not answer")
-                    return False
+                    return ENDED
                 raise Dropped() from exc
             finally:
                 if not kept:
                     backend.close()
-        return False
+        return ENDED
 
-    def _headers_for_worker(self, request, upgrade):
-        keep = {b"connection", b"upgrade"} if upgrade else set()
-        headers = [(name, value) for name, value in request.headers
-                   if name.replace(b"_", b"-") not in (PEER_HEADER, SCHEME_HEADER)
-                   and (name not in HOP_BY_HOP or name in keep)]
-        headers.append((PEER_HEADER, self.address.encode()))
-        headers.append((SCHEME_HEADER, self.front.scheme))
-        return headers
+    def _for_worker(self, request, body):
+        """``(bytes, upgrade, keep_alive)``: the request as the worker gets it, in one piece (its
+        head built from what h11 validated: the client's headers as sent, less the per-connection
+        ones and any copy of the front's own two, which are added; the body framed by its length),
+        whether it asks for a WebSocket, and whether the client keeps its connection after it."""
+        lines = [request.method + b" " + request.target + b" HTTP/1.1"]
+        framed = bool(body)
+        hop = []  # Connection and Upgrade: passed on for a WebSocket only
+        connection, upgrade = b"", None
+        close = False
+        for name, value in request.headers.raw_items():
+            lower = name.lower()
+            if lower in HOP_BY_HOP:
+                if lower == b"connection":
+                    tokens = value.lower()
+                    connection = connection or tokens
+                    close = close or b"close" in [token.strip() for token in tokens.split(b",")]
+                    hop.append(name + b": " + value)
+                elif lower == b"upgrade":
+                    upgrade = value.lower() if upgrade is None else upgrade
+                    hop.append(name + b": " + value)
+                elif lower in (b"content-length", b"transfer-encoding"):
+                    framed = True
+            elif lower not in FRONT_HEADERS and (b"_" not in lower or lower.replace(b"_", b"-") not in FRONT_HEADERS):
+                lines.append(name + b": " + value)
+        websocket = upgrade == b"websocket" and b"upgrade" in connection
+        if websocket:
+            lines += hop
+        lines.append(self.peer_line)
+        lines.append(self.front.scheme_line)
+        if framed:
+            lines.append(b"content-length: %d" % len(body))
+        lines.append(b"")
+        lines.append(body)
+        return b"\r\n".join(lines), websocket, request.http_version == b"1.1" and not close
+
+    async def _relay(self, method, answer, backend, keep_alive):
+        """The worker's answer to the client: its head as the worker wrote it, less the
+        per-connection headers, with the framing h11 would give it (``Transfer-Encoding: chunked``
+        for an answer of unknown length to an HTTP/1.1 client, the end of the connection for an
+        HTTP/1.0 one; ``Connection: close`` when the connection ends); then its body, held here up
+        to ``answer_buffer_bytes``. Returns whether the client's connection is kept."""
+        lines = [b"HTTP/1.1 " + answer.rest, *answer.lines]
+        no_body = method == b"HEAD" or answer.status in (204, 304) or (method == b"CONNECT" and answer.status < 300)
+        rechunk = False
+        if answer.length is None and answer.status not in (204, 304) \
+                and not (method == b"CONNECT" and answer.status < 300):  # a body of unknown length
+            if self.http.their_http_version == b"1.1":
+                lines.append(b"Transfer-Encoding: chunked")
+                rechunk = True
+            elif method != b"HEAD":
+                keep_alive = False
+        if not keep_alive:
+            lines.append(b"Connection: close")
+        lines.append(b"\r\n")
+        head = b"\r\n".join(lines)
+        self.answering = True
+        if no_body:
+            backend.reusable = answer.reusable
+            self.writer.write(head)
+        elif answer.length is not None:
+            left = answer.length
+            if left <= READ_BYTES:  # the usual answer: one write, one TLS record
+                self.writer.write((head + await backend.exactly(left)) if left else head)
+            else:
+                self.writer.write(head)
+                while left:
+                    data = await backend.reader.read(min(left, READ_BYTES))
+                    if not data:
+                        raise ConnectionResetError("closed in the middle of an answer")
+                    left -= len(data)
+                    await self._held(data)
+            backend.reusable = answer.reusable
+        else:
+            self.writer.write(head)
+            async with contextlib.aclosing(backend.pieces(answer.chunked)) as pieces:
+                async for data in pieces:
+                    await self._held(b"%x\r\n%s\r\n" % (len(data), data) if rechunk else data)
+            if rechunk:
+                self.writer.write(b"0\r\n\r\n")
+            backend.reusable = answer.reusable and answer.chunked
+        return keep_alive
+
+    async def _held(self, data):
+        """Write a piece of an answer; past ``answer_buffer_bytes`` held, wait for the client to
+        read, ``send_seconds`` at most."""
+        self.writer.write(data)
+        transport = self.writer.transport
+        if transport.get_write_buffer_size() >= self.limits.answer_buffer_bytes or transport.is_closing():
+            async with asyncio.timeout(self.limits.send_seconds):
+                await self.writer.drain()
 
     async def _switch(self, answer, backend):
         """The worker took the WebSocket: pass bytes both ways until either side ends."""
-        self._write(answer)
+        self.answering = True
+        self.writer.write(answer.head)
         self.writer.transport.set_write_buffer_limits(high=self.limits.socket_buffer_bytes)
         early, _closed = self.http.trailing_data
         if early:
             backend.writer.write(early)
-        waiting, _closed = backend.http.trailing_data
-        if waiting:
-            self.writer.write(waiting)
+        # What the worker sent behind its head is still in backend.reader: to_browser reads it first.
 
         async def to_worker():
             while data := await self.reader.read(READ_BYTES):
@@ -404,7 +508,7 @@ class ClientConnection:
             self.writer.write(data)
 
     async def _answer_error(self, status, message, extra=()):
-        if self.http.our_state not in (h11.IDLE, h11.SEND_RESPONSE):  # IDLE: the request was unreadable
+        if self.answering or self.http.our_state not in (h11.IDLE, h11.SEND_RESPONSE):  # IDLE: the request was unreadable
             return
         response, body = error_answer(status, message, extra)
         self._write(response)
@@ -422,47 +526,122 @@ class ClientConnection:
             drop(self.writer)
 
 
+class BrokenAnswer(ConnectionError):
+    """The worker's answer cannot be read as HTTP/1.1."""
+
+
+class Answer:
+    """The head of the worker's answer, as far as the front needs it."""
+
+    __slots__ = ("status", "rest", "lines", "length", "chunked", "reusable", "head")
+
+    def __init__(self, status, rest, lines=(), length=None, chunked=False, reusable=False, head=b""):
+        self.status = status  # the code
+        self.rest = rest  # the status line after the version: code and reason
+        self.lines = lines  # header lines for the client (Content-Length kept, other framing and per-connection ones dropped)
+        self.length = length  # Content-Length when the body is framed by it
+        self.chunked = chunked
+        self.reusable = reusable  # the worker keeps the connection after this answer
+        self.head = head  # as received (a 101's, passed on whole)
+
+
 class Backend:
-    """One request to the worker over its unix socket, h11 on the client's side."""
+    """One connection to the worker over its unix socket. gunicorn's answers are well formed: the
+    head is split into lines and read for its framing only (Content-Length, chunked, or to the end
+    of the connection), and the body is passed on as it comes."""
 
     def __init__(self, reader, writer):
         self.reader = reader
         self.writer = writer
-        self.http = h11.Connection(h11.CLIENT)
+        self.reusable = False  # the last answer was read whole and the worker keeps the connection
 
-    def send_request(self, request, headers, body):
-        framed = body or _header(request.headers, b"content-length") is not None \
-            or _header(request.headers, b"transfer-encoding") is not None
-        if framed:
-            headers = [*headers, (b"content-length", str(len(body)).encode())]
-        self.writer.write(self.http.send(h11.Request(method=request.method, target=request.target, headers=headers)))
-        if body:
-            self.writer.write(self.http.send(h11.Data(data=body)))
-        self.writer.write(self.http.send(h11.EndOfMessage()))
-
-    async def _event(self):
+    async def answer_head(self, method, upgrade):
+        """The answer's head (a 101 only when ``upgrade``); interim 1xx answers are skipped."""
         while True:
-            event = self.http.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            self.http.receive_data(await self.reader.read(READ_BYTES))
+            try:
+                head = await self.reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError as exc:
+                raise ConnectionResetError("closed before answering") from exc
+            except asyncio.LimitOverrunError as exc:
+                raise BrokenAnswer("an answer's head over the read limit") from exc
+            lines = head[:-4].split(b"\r\n")
+            version, _, rest = lines[0].partition(b" ")
+            code = rest[:3]
+            if not version.startswith(b"HTTP/1.") or not code.isdigit() or rest[3:4] not in (b"", b" "):
+                raise BrokenAnswer(f"not an answer: {lines[0][:80]!r}")
+            status = int(code)
+            if status == 101 and upgrade:
+                return Answer(status, rest, head=head)
+            if status < 200:
+                if status == 101:
+                    raise BrokenAnswer("switched without being asked")
+                continue
+            kept, length, chunked, reusable = [], None, False, version == b"HTTP/1.1"
+            for line in lines[1:]:
+                name, colon, value = line.partition(b":")
+                if not colon:
+                    raise BrokenAnswer(f"not a header: {line[:80]!r}")
+                lower = name.lower()
+                if lower not in HOP_BY_HOP:
+                    kept.append(line)
+                elif lower == b"content-length":
+                    value = value.strip()
+                    if not value.isdigit() or (length is not None and int(value) != length):
+                        raise BrokenAnswer("a bad Content-Length")
+                    if length is None:
+                        kept.append(line)
+                    length = int(value)
+                elif lower == b"transfer-encoding":
+                    if value.strip().lower() != b"chunked":
+                        raise BrokenAnswer("a transfer coding other than chunked")
+                    chunked = True
+                elif lower == b"connection" and b"close" in [token.strip() for token in value.lower().split(b",")]:
+                    reusable = False
+            if chunked and length is not None:  # chunked wins (RFC 9112 6.3); the length goes
+                kept = [line for line in kept if line.partition(b":")[0].lower() != b"content-length"]
+                length = None
+            if not chunked and length is None and not (method == b"HEAD" or status in (204, 304)):
+                reusable = False  # its body ends with the connection
+            return Answer(status, rest, kept, length, chunked, reusable)
 
-    async def answer_head(self):
-        """The answer's head: an ``h11.Response``, or the ``InformationalResponse`` 101."""
-        while True:
-            event = await self._event()
-            if isinstance(event, h11.Response):
-                return event
-            if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
-                return event
-            if isinstance(event, h11.ConnectionClosed):
-                raise ConnectionResetError("closed before answering")
+    async def exactly(self, size):
+        try:
+            return await self.reader.readexactly(size)
+        except asyncio.IncompleteReadError as exc:
+            raise ConnectionResetError("closed in the middle of an answer") from exc
 
-    async def next_part(self):
-        event = await self._event()
-        if isinstance(event, (h11.Data, h11.EndOfMessage)):
-            return event
-        raise ConnectionResetError("closed in the middle of an answer")
+    async def pieces(self, chunked):
+        """A body of unknown length, piece by piece: chunked, or to the end of the connection."""
+        reader = self.reader
+        if not chunked:
+            while data := await reader.read(READ_BYTES):
+                yield data
+            return
+        try:
+            while True:
+                line = await reader.readuntil(b"\r\n")
+                try:
+                    size = int(line.split(b";", 1)[0], 16)
+                except ValueError:
+                    size = -1
+                if size < 0:
+                    raise BrokenAnswer("a bad chunk size")
+                if not size:
+                    while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers: dropped, as before
+                        pass
+                    return
+                while size:
+                    data = await reader.read(min(size, READ_BYTES))
+                    if not data:
+                        raise ConnectionResetError("closed in the middle of an answer")
+                    size -= len(data)
+                    yield data
+                if await reader.readexactly(2) != b"\r\n":
+                    raise BrokenAnswer("a chunk without its end")
+        except asyncio.IncompleteReadError as exc:
+            raise ConnectionResetError("closed in the middle of an answer") from exc
+        except asyncio.LimitOverrunError as exc:
+            raise BrokenAnswer("a chunk's line over the read limit") from exc
 
     def close(self):
         self.writer.transport.abort()
@@ -488,21 +667,12 @@ def trim_heap():
         pass
 
 
-def _header(headers, name):
-    for key, value in headers:
-        if key == name:
-            return value.decode("latin-1").strip()
+def _declared_length(headers):
+    """A request's Content-Length (h11 has checked it is digits), or None."""
+    for name, value in headers.raw_items():
+        if len(name) == 14 and name.lower() == b"content-length":
+            return int(value)
     return None
-
-
-def _without(headers, names):
-    return [(key, value) for key, value in headers if key not in names]
-
-
-def _wants_websocket(request):
-    upgrade = (_header(request.headers, b"upgrade") or "").lower()
-    connection = (_header(request.headers, b"connection") or "").lower()
-    return upgrade == "websocket" and "upgrade" in connection
 
 
 def _quiet_handler(loop, context):

@@ -49,6 +49,14 @@ class Worker:
             response.call_on_close(self.done.set)  # once the server has written all of it
             return response
 
+        @app.route("/stream")
+        def stream():  # no length: the worker frames it itself (chunked, or to its connection's end)
+            return app.response_class((f"part{n};" for n in range(3)), mimetype="text/plain")
+
+        @app.route("/empty", methods=["DELETE"])
+        def empty():
+            return "", 204
+
         @sock.route("/ws")
         def ws(websocket):
             try:
@@ -140,6 +148,76 @@ def test_two_requests_on_one_kept_alive_connection_then_idle_ends_it(front):
         started = time.monotonic()
         assert closed_by_peer(sock, within=5)
         assert time.monotonic() - started < LIMITS.idle_seconds + 1
+
+
+def answers(sock, requests):
+    """The answers to ``requests`` (``(h11.Request, body)``) on one connection: ``(h11.Response,
+    body)`` each, read as a client reads them, with h11 checking their framing."""
+    import h11
+
+    client, got = h11.Connection(h11.CLIENT), []
+    for sent, data in requests:
+        sock.sendall(client.send(sent) + (client.send(h11.Data(data=data)) if data else b"")
+                     + client.send(h11.EndOfMessage()))
+        head, body = None, b""
+        while True:
+            event = client.next_event()
+            if event is h11.NEED_DATA:
+                client.receive_data(sock.recv(65536))
+            elif isinstance(event, h11.Response):
+                head = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.InformationalResponse):
+                continue
+            else:
+                assert isinstance(event, h11.EndOfMessage), event
+                break
+        got.append((head, body))
+        if client.our_state is h11.MUST_CLOSE:
+            assert sent is requests[-1][0]
+            assert sock.recv(65536) == b""  # and the front closed the connection
+            break
+        client.start_next_cycle()
+    return got
+
+
+def test_answers_of_every_framing_on_one_connection_and_pipelined_requests(front):
+    import h11
+
+    def ask(method, target, headers=(), body=b""):
+        return h11.Request(method=method, target=target, headers=[(b"host", b"x"), *headers]), body
+
+    with connect(front) as sock:  # kept alive through a chunked answer, a HEAD, a 204 and a form POST
+        got = answers(sock, [ask("GET", "/stream"), ask("HEAD", "/echo"), ask("DELETE", "/empty"),
+                             ask("POST", "/echo", [(b"content-length", b"5")], body=b"hello")])
+    (stream, body), (head, head_body), (empty, empty_body), (echo, _) = got
+    assert (stream.status_code, body) == (200, b"part0;part1;part2;")
+    assert dict(stream.headers)[b"transfer-encoding"] == b"chunked"
+    assert head.status_code == 200 and head_body == b"" and int(dict(head.headers)[b"content-length"]) > 0
+    assert (empty.status_code, empty_body, echo.status_code) == (204, b"", 200)
+    with connect(front) as sock:  # HTTP/1.0: the body without framing, then the end of the connection
+        sock.sendall(b"GET /stream HTTP/1.0\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head_text, _, body = data.decode("latin-1").partition("\r\n\r\n")
+    assert head_text.startswith("HTTP/1.1 200 ") and body == "part0;part1;part2;"
+    assert "transfer-encoding" not in head_text.lower() and "connection: close" in head_text.lower()
+    with connect(front) as sock:  # two requests in one packet
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.count(b"HTTP/1.1 200 ") == 2 and json.loads(data.rpartition(b"\r\n\r\n")[2])["body"] == 3
+    with connect(front) as sock:  # one that waits for 100 Continue
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 ")
+        sock.sendall(b"abcd")
+        status, head_text, body = read_answer(sock)
+        assert status == 200 and json.loads(body)["body"] == 4 and "connection: close" in head_text.lower()
+    assert [seen["peer"] for seen in front.worker.seen] == ["127.0.0.1"] * 5
 
 
 def test_stalled_and_slow_clients_hold_no_worker_and_are_dropped_at_the_deadline(front):
