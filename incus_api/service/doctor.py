@@ -28,11 +28,70 @@ class Check:
 
 
 class Doctor:
-    def __init__(self, incus, nat_rules, nic_guard, traffic=None):
+    def __init__(self, incus, nat_rules, nic_guard, traffic=None, backups=None):
         self.incus = incus
         self.nat_rules = nat_rules
         self.nic_guard = nic_guard
         self.traffic = traffic  # service.traffic.TrafficService: its kernel counters are checked
+        self.backups = backups  # service.backups.BackupService: the schedule's last run, BACKUP_DIR's disk
+
+    def _backup_checks(self):
+        """Problems of the backups (a container whose last scheduled backup failed; the disk of
+        BACKUP_DIR 90 % full or more), each its own check; one ok check with the schedule when
+        there is none."""
+        state = self.backups.schedule_state()
+        disk = self.backups.disk()
+        problems = []
+        if state["failed"]:
+            problems.append(Check(
+                "backups", False,
+                N_("The last scheduled backup failed for {count} container(s): {names} (latest error: {error})"),
+                N_("See the Backups page (or GET /backups?name=<container>) for each one's error; once its cause is "
+                   "fixed, back the container up again there or wait for the next run ({next})"),
+                {"count": len(state["failed"]), "names": ", ".join(state["failed"]),
+                 "error": self._last_error(state["failed"]) or "-", "next": _moment(state["next"])},
+            ))
+        if disk is not None and disk["full"]:
+            problems.append(Check(
+                "backup_disk", False,
+                N_("The disk of BACKUP_DIR {directory} is {used}% full: {free} free, of which the backups take "
+                   "{backups}"),
+                N_("Lower BACKUP_KEEP, move BACKUP_DIR to a larger disk, or set S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY "
+                   "and S3_SECRET_KEY to keep the copies off this host"),
+                {"directory": state["directory"], "used": round(disk["used_share"] * 100),
+                 "free": human_bytes(disk["free_bytes"]), "backups": human_bytes(disk["backups_bytes"])},
+            ))
+        if problems:
+            return problems
+        if state["schedule"]:
+            detail = (N_("Backups: {schedule} (next {next}), {keep} kept per container in {directory}; copies in S3")
+                      if state["s3"] else
+                      N_("Backups: {schedule} (next {next}), {keep} kept per container in {directory}; no copies off "
+                         "the host (S3_ENDPOINT is not set)"))
+        else:
+            detail = (N_("Backups: no schedule (BACKUP_SCHEDULE is off), {keep} kept per container in {directory}; "
+                         "copies in S3")
+                      if state["s3"] else
+                      N_("Backups: no schedule (BACKUP_SCHEDULE is off), {keep} kept per container in {directory}; no "
+                         "copies off the host (S3_ENDPOINT is not set)"))
+        return [Check("backups", True, detail, params={
+            "schedule": state["schedule"] or "off", "next": _moment(state["next"]), "keep": state["keep"],
+            "directory": state["directory"]})]
+
+    def _last_error(self, names):
+        """The error of the newest failed scheduled backup among ``names`` (or its upload's)."""
+        latest = None
+        for name in names:
+            for backup in self.backups.list(name):
+                if backup["trigger"] != "schedule":
+                    continue
+                if backup["state"] == "failed" or backup["s3_state"] == "failed":
+                    if latest is None or backup["id"] > latest["id"]:
+                        latest = backup
+                break  # only the last scheduled one of each container counts
+        if latest is None:
+            return None
+        return f"{latest['container']}: {latest['error'] or latest['s3_error'] or '?'}"
 
     def _traffic_check(self):
         snapshot = self.traffic.counters.read()
@@ -89,6 +148,8 @@ class Doctor:
         ))
         if self.traffic is not None and self.traffic.enabled:
             checks.append(self._traffic_check())
+        if self.backups is not None:
+            checks.extend(self._backup_checks())
         if forward_drops():
             checks.append(Check("forward", True, N_("The nf_tables FORWARD chain drops traffic: the accept rules for forwarded ports are kept there too")))
         return checks
@@ -107,6 +168,23 @@ class Doctor:
             N_("Containers with forwards get the address and filters from: python3 -m incus_api nat sync, and port isolation when this service next starts them; others: incus config device set <name> eth0 ipv4.address=<its address> {keys} (port isolation plugs the NIC anew: set it while the container is stopped)"),
             {"names": ", ".join(unguarded) or "-", "keys": keys},
         )
+
+
+def human_bytes(count):
+    """``1.5 GiB``: bytes in binary units, for the CLI and the dashboard alike."""
+    amount = float(count or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            break
+        amount /= 1024
+    return f"{int(amount)} B" if unit == "B" else f"{amount:.1f} {unit}"
+
+
+def _moment(value):
+    """``2026-12-08 03:00`` from the schedule's ISO time (the host's local time); ``-`` for none."""
+    if not value:
+        return "-"
+    return str(value)[:16].replace("T", " ")
 
 
 def _incus_check(incus):

@@ -10,6 +10,7 @@ bp = Blueprint("dashboard", __name__)
 
 from . import (  # noqa: E402,F401  (registers the routes and template filters on bp)
     audit,
+    backups,  # noqa: E402,F401  (the backups page; the Settings page's backups card)
     console,  # noqa: E402,F401  (the browser console: its pages and WebSocket)
     filters,
     images,

@@ -208,6 +208,8 @@ def container_nat(name):
 @bp.get("/settings")
 @login_required
 def settings():
+    from .backups import backup_settings  # (backups imports this module)
+
     accounts = services().accounts
     return render_template(
         "settings.html",
@@ -217,6 +219,7 @@ def settings():
         min_password_length=MIN_PASSWORD_LENGTH,
         checks=diagnostics(),
         tls=served_certificate(current_app.config, current_app.instance_path),
+        backups=backup_settings(),
     )
 
 
