@@ -36,7 +36,8 @@ INCUS_BACKUP_PREFIX = "incus-api-web-"
 
 
 def shape(row):
-    where = (["local"] if row["local"] else []) + (["s3"] if row["s3_state"] == "ok" else [])
+    written = row["state"] == "ok"  # a running or failed backup has no file to restore from
+    where = (["local"] if row["local"] and written else []) + (["s3"] if row["s3_state"] == "ok" and written else [])
     return {"id": row["id"], "container": row["container_name"], "file": row["file"], "trigger": row["trigger"],
             "state": row["state"], "created_at": row["created_at"], "finished_at": row["finished_at"],
             "size": row["size"], "sha256": row["sha256"], "error": row["error"], "stored": where,

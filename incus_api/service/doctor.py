@@ -54,11 +54,11 @@ class Doctor:
         if disk is not None and disk["full"]:
             problems.append(Check(
                 "backup_disk", False,
-                N_("The disk of BACKUP_DIR {directory} is {used}% full: {free} free, of which the backups take "
+                N_("The disk of BACKUP_DIR {directory} is {used} full: {free} free, of which the backups take "
                    "{backups}"),
                 N_("Lower BACKUP_KEEP, move BACKUP_DIR to a larger disk, or set S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY "
                    "and S3_SECRET_KEY to keep the copies off this host"),
-                {"directory": state["directory"], "used": round(disk["used_share"] * 100),
+                {"directory": state["directory"], "used": f"{round(disk['used_share'] * 100)}%",
                  "free": human_bytes(disk["free_bytes"]), "backups": human_bytes(disk["backups_bytes"])},
             ))
         if problems:

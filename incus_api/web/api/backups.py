@@ -1,4 +1,5 @@
 """Backups: taken (in the background), listed, deleted, restored (``service.backups``). Declared once."""
+from flask import g
 from flask_babel import gettext as _
 
 from ...parse import names
@@ -51,7 +52,7 @@ RESTORED = {"type": "object", "properties": {
            "forwards, port block, traffic plan and this period's use, suspension); then its SHA-256, the S3 copy "
            "when S3 is set, and the oldest beyond BACKUP_KEEP pruned. 409 while another backup of it is written."))
 def create_backup(name):
-    backup = services().backups.create(name, trigger="api")
+    backup = services().backups.create(name, trigger="api" if g.get("auth_via") == "api" else "dashboard")
     return success(_("Backup %(backup_id)d of container %(name)s started", backup_id=backup["id"], name=name),
                    backup_id=backup["id"], backup=backup), 202
 
