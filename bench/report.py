@@ -98,6 +98,9 @@ def table(result):
         lines.append(f"- {conc['clients']} concurrent clients, info + exec, {conc['seconds']} s, {label}: "
                      f"{c['throughput_rps']} req/s, {c['errors']} errors, median {fmt(lat.get('median_ms'))} ms, "
                      f"p95 {fmt(lat.get('p95_ms'))} ms")
+    for row in result["operations"]:
+        if row.get("shown_note"):
+            lines.append(f"- {row['op']}: {row['shown_note']}")
     return "\n".join(lines)
 
 

@@ -5,7 +5,8 @@
 - ``Run``: one N's measurements, in this order (``--only`` picks steps by these names): info+exec,
   dashboard, nat, nat with filler, start/stop, create/delete, create with a plan, GET /containers,
   traffic (with the traffic history's fold, and add NAT rule under the traffic counters), snapshots
-  (take, and restore with the plan put back); then the
+  (take, and restore with the plan put back), backups (1 GiB of data: backup and restore against
+  ``incus export`` / ``incus import``'s REST calls, the service's memory meanwhile); then the
   memory at rest and 16
   concurrent clients (``--clients``) calling info and exec, through the service and at the floor.
 """
@@ -170,7 +171,8 @@ class Run:
                               ("nat with filler", lambda: self.measure_nat(filler=self.args.rules)),
                               ("start/stop", self.measure_state_changes), ("create/delete", self.measure_create),
                               ("create with a plan", self.measure_create_with_plan), ("GET /containers", self.measure_listing),
-                              ("traffic", self.measure_traffic), ("snapshots", self.measure_snapshots)):
+                              ("traffic", self.measure_traffic), ("snapshots", self.measure_snapshots),
+                              ("backups", self.measure_backups)):
             if self.args.only and step not in self.args.only:
                 continue
             measure()
@@ -380,6 +382,72 @@ class Run:
         self.row("snapshot (running busybox)", take_s, take_f, "POST /1.0/instances/<name>/snapshots + wait")
         self.row("restore a snapshot (running busybox, the plan put back)", restore_s, restore_f,
                  "PUT /1.0/instances/<name> restore + wait (Incus stops and starts it)")
+
+    def measure_backups(self):
+        """A container holding 1 GiB of random data: the service's backup (queued, streamed into
+        BACKUP_DIR, read back for its SHA-256) against what ``incus export`` does (POST backups,
+        wait, stream the export into a file, delete the Incus backup), and the service's restore (as
+        a copy) against what ``incus import`` does (POST the tarball, wait). The service's memory is
+        sampled throughout, and GET /containers timed while the backup runs."""
+        name = self.names[-3 if len(self.names) > 2 else -1]
+        subprocess.run(["incus", "exec", name, "--", "sh", "-c",
+                        "[ -s /root/bench-1g ] || dd if=/dev/urandom of=/root/bench-1g bs=1M count=1024 2>/dev/null"],
+                       check=True)
+        n = max(2, int(2 * self.args.scale))
+        node = self.floor.api.instances[name]
+        backup_s, backup_f, restore_s, restore_f, answers, growth = [], [], [], [], [], []
+        export = ROOT / "bench" / ".bench-export.tar.gz"
+        token = secrets.token_hex(2)
+        try:
+            for i in range(n):
+                def service_backup():
+                    base = self.service.memory_kb()
+                    backup_id = self.api.call("POST", f"/container/{name}/backup")["backup_id"]
+                    peak = base
+                    while True:
+                        started = time.perf_counter()
+                        state = self.api.call("GET", f"/backups/{backup_id}")["backup"]["state"]
+                        answers.append((time.perf_counter() - started) * 1000)
+                        peak = max(peak, self.service.memory_kb())
+                        if state != "running":
+                            break
+                        time.sleep(0.2)
+                    growth.append((peak - base) / 1024)
+                    service_backup.id = backup_id
+
+                def floor_backup():
+                    self.floor.wait(node.backups.post(json={"name": f"bf{token}{i}", "instance_only": True,
+                                                            "compression_algorithm": "gzip"}), timeout=600)
+                    with node.backups[f"bf{token}{i}"].export.get(stream=True, is_api=False) as response, \
+                            open(export, "wb") as out:
+                        for chunk in response.iter_content(1024 * 1024):
+                            out.write(chunk)
+                    self.floor.wait(node.backups[f"bf{token}{i}"].delete())
+
+                timed_in_turn(i, [(service_backup, backup_s), (floor_backup, backup_f)])
+                copy_s, copy_f = f"{TMP_PREFIX}bk{token}s{i}", f"{TMP_PREFIX}bk{token}f{i}"
+
+                def floor_import():
+                    with open(export, "rb") as source:
+                        self.floor.wait(self.floor.api.instances.post(
+                            data=source, headers={"Content-Type": "application/octet-stream", "X-Incus-name": copy_f}),
+                            timeout=600)
+
+                timed_in_turn(i, [(lambda: self.api.call("POST", f"/backups/{service_backup.id}/restore",
+                                                         data={"name": copy_s}), restore_s),
+                                  (floor_import, restore_f)])
+                for copy in (copy_s, copy_f):
+                    subprocess.run(["incus", "delete", "--force", copy], check=False, capture_output=True)
+                self.api.call("DELETE", f"/backups/{service_backup.id}")
+        finally:
+            export.unlink(missing_ok=True)
+        note = (f"memory growth during the backup: max {max(growth):.1f} MB; GET /backups/<id> answered in "
+                f"max {max(answers):.0f} ms meanwhile")
+        self.row("backup (1 GiB of random data, gzip, streamed to BACKUP_DIR + SHA-256)", backup_s, backup_f,
+                 "POST backups + wait + GET export streamed to a file + DELETE (incus export)",
+                 "memory growth < 100 MB", lambda s, r: max(growth) < 100)["shown_note"] = note
+        self.row("restore a backup as a copy (1 GiB, new identity and address)", restore_s, restore_f,
+                 "POST /1.0/instances with the tarball + wait (incus import)")
 
     def measure_listing(self):
         n = self.iterations(20)

@@ -56,6 +56,7 @@ class Service:
             "NAT_TAG_PREFIX": BENCH_TAG, "INCUS_API_CONFIG": str(self.tmp / "config.env"),
             "ADMIN_USERNAME": "bench", "ADMIN_PASSWORD": self.password, "LOG_LEVEL": "WARNING",
             "TLS_CERT": self.cert, "TLS_KEY": str(self.tmp / "key.pem"),
+            "BACKUP_DIR": str(self.tmp / "backups"),
         }
         self.base = f"https://127.0.0.1:{self.port}"
         self.proc = None
@@ -159,8 +160,8 @@ class ApiClient:
         self.session.headers["X-API-Hash"] = hashlib.sha256(service.secret.encode()).hexdigest()
 
     def call(self, method, path, **kwargs):
-        response = self.session.request(method, self.base + path, timeout=120, **kwargs)
-        if response.status_code != 200:
+        response = self.session.request(method, self.base + path, timeout=600, **kwargs)
+        if response.status_code not in (200, 202):
             raise RuntimeError(f"{method} {path}: HTTP {response.status_code} {response.text[:300]}")
         body = response.json()
         if body.get("status") == "error":
