@@ -126,11 +126,38 @@ def read(path):
         raise BackupFileError(N_("{file} is a backup of format version {version}; this service reads version "
                                  "{supported}"), file=os.path.basename(path), version=record.get("version"),
                               supported=VERSION)
-    if record.get("export_size") != export.size or not isinstance(record.get("container"), str):
+    if not _well_formed(record):
+        raise BackupFileError(N_("The record in {file} is damaged: its container, forwards, port blocks or traffic plan "
+                                 "are not what this service writes"), file=os.path.basename(path))
+    if record.get("export_size") != export.size:
         raise BackupFileError(N_("{file} is damaged: its instance export is {size} bytes where its record says "
                                  "{expected}"), file=os.path.basename(path), size=export.size,
                               expected=record.get("export_size"))
     return record, export.offset_data, export.size
+
+
+def _port(value):
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def _well_formed(record):
+    """The record's fields that a restore writes into the database have the shapes the service
+    writes (a hand-edited record is refused, not half restored)."""
+    forwards = record.get("forwards") or []
+    blocks = record.get("port_blocks") or []
+    traffic = record.get("traffic")
+    return (isinstance(record.get("container"), str) and isinstance(forwards, list) and isinstance(blocks, list)
+            and all(isinstance(rule, dict) and _port(rule.get("host_port")) and _port(rule.get("host_port_end"))
+                    and rule["host_port"] <= rule["host_port_end"] and _port(rule.get("container_port"))
+                    and rule.get("protocol") in ("tcp", "udp") for rule in forwards)
+            and all(isinstance(block, dict) and _port(block.get("first_port")) and _port(block.get("last_port"))
+                    and block["first_port"] <= block["last_port"] for block in blocks)
+            and (traffic is None or (isinstance(traffic, dict) and isinstance(traffic.get("reset_day"), int)
+                                     and 1 <= traffic["reset_day"] <= 28
+                                     and traffic.get("direction") in ("both", "out", "in", "max")
+                                     and traffic.get("action") in ("throttle", "suspend")
+                                     and isinstance(traffic.get("period_start"), str)))
+            and (record.get("suspension") is None or isinstance(record.get("suspension"), dict)))
 
 
 def verify(path):

@@ -238,7 +238,7 @@ class NatRuleService:
         takes free pool ports of its size (a rule inside a block moves with it). Returns the rules."""
         rules = sorted(rules, key=lambda r: (r["host_port"], r["protocol"]))
         if pool is None:
-            self._refuse_taken(rules, blocks)
+            self.refuse_taken(rules, blocks)
         listening = pool.listening() if pool is not None else None
         forwards, block_ids = [], []
         with self.lock:
@@ -251,7 +251,7 @@ class NatRuleService:
                             first, last = moves[(block["first_port"], last)] = \
                                 pool.free_block(conn, last - first + 1, listening)
                         elif blocks_table.overlapping(conn, first, last):
-                            self._refuse_taken(rules, blocks, conn)
+                            self.refuse_taken(rules, blocks, conn)
                         block_ids.append(blocks_table.insert(conn, container_name, uuid, first, last))
                     for rule in rules:
                         host_port, host_port_end = self._moved(rule, moves, conn, pool, listening)
@@ -259,13 +259,13 @@ class NatRuleService:
                         container_port = rule["container_port"] + (shift if rule["container_port"] == rule["host_port"]
                                                                    else 0)
                         if rules_table.overlapping(conn, rule["protocol"], host_port, host_port_end) is not None:
-                            self._refuse_taken(rules, blocks, conn)
+                            self.refuse_taken(rules, blocks, conn)
                         rule_id = rules_table.insert(conn, container_name, host_port, host_port_end, container_port,
                                                      rule["protocol"], container_ip, uuid)
                         forwards.append(Forward(rule_id, rule["protocol"], host_port, container_ip, container_port,
                                                 host_port_end))
             except sqlite3.IntegrityError:
-                self._refuse_taken(rules, blocks)
+                self.refuse_taken(rules, blocks)
                 raise
             self._into_kernel(lambda: self.nat.add_many(forwards), [f.rule_id for f in forwards], block_ids)
         if forwards:
@@ -286,7 +286,7 @@ class NatRuleService:
             moves[(first, last)] = pool.free_block(conn, last - first + 1, listening)
         return moves[(first, last)]
 
-    def _refuse_taken(self, rules, blocks, db=None):
+    def refuse_taken(self, rules, blocks, db=None):
         """409 naming every recorded host port that cannot be had here (reserved, listened on,
         forwarded, in a block); nothing when all are free."""
         db = db or self.db

@@ -18,6 +18,7 @@ import uuid as uuids
 from .. import backup_file
 from ..exceptions import Conflict
 from ..i18n import N_
+from ..parse.names import container_name
 from ..store import traffic as traffic_table
 from .addresses import bridge_nic
 from .suspensions import instance_uuid
@@ -45,7 +46,7 @@ class Restorer:
         ``ports="auto"`` takes free pool ports for its forwards. Returns ``{"name", "status",
         "ip", "copy", "nat_rules", "suspended"}``."""
         record, offset, size = backup_file.verify(path)  # 400 for a damaged file; nothing changed
-        target = name or record["container"]
+        target = name or container_name(record["container"])
         copy = target != record["container"]
         if self.incus.exists(target):
             raise Conflict(N_("Container {name} exists: delete it first, or restore the backup under another name "
@@ -54,7 +55,7 @@ class Restorer:
         blocks = record.get("port_blocks") or [] if (not copy or ports == PORTS_AUTO) else []
         pool = self.pool if ports == PORTS_AUTO else None
         if rules and pool is None:
-            self.nat_rules._refuse_taken(rules, blocks)  # 409 before the import, listing every taken port
+            self.nat_rules.refuse_taken(rules, blocks)  # 409 before the import, listing every taken port
         undo = []
         try:
             address = self._import(path, offset, size, record, target, copy)
