@@ -24,6 +24,7 @@ from ..parse.schedule import local_now, parse_schedule
 from ..store import backups as table
 from ..store import settings as settings_table
 from .addresses import bridge_nic
+from .busy import OneAtATime
 from .suspensions import instance_uuid
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,7 @@ class BackupService:
         self._thread = None
         self._thread_lock = threading.Lock()
         self._finished = threading.Condition()  # notified each time a backup is no longer running
-        self._busy = set()  # backup ids being restored or deleted
-        self._busy_lock = threading.Lock()
+        self._busy = OneAtATime(N_("Backup {key} is being restored or deleted: try again when that has finished"))
 
     # -- the directory ----------------------------------------------------------------------
 
@@ -257,7 +257,7 @@ class BackupService:
         if row["state"] == "running":
             raise Conflict(N_("Backup {backup_id} is still being written: delete it when it has finished"),
                            backup_id=backup_id)
-        with self._holding(backup_id):
+        with self._busy.holding(backup_id):
             self._delete_row(row)
 
     def _delete_row(self, row):
@@ -267,19 +267,6 @@ class BackupService:
             self.path_of(row).unlink()
         with self.db.transaction() as conn:
             table.delete(conn, row["id"])
-
-    @contextlib.contextmanager
-    def _holding(self, backup_id):
-        with self._busy_lock:
-            if backup_id in self._busy:
-                raise Conflict(N_("Backup {backup_id} is being restored or deleted: try again when that has "
-                                  "finished"), backup_id=backup_id)
-            self._busy.add(backup_id)
-        try:
-            yield
-        finally:
-            with self._busy_lock:
-                self._busy.discard(backup_id)
 
     # -- restoring --------------------------------------------------------------------------
 
@@ -292,7 +279,7 @@ class BackupService:
         if row["state"] != "ok":
             raise Conflict(N_("Backup {backup_id} is {state}: only a written backup can be restored"),
                            backup_id=backup_id, state=row["state"])
-        with self._holding(backup_id):
+        with self._busy.holding(backup_id):
             path = self.path_of(row)
             if not path.exists():
                 path = self.fetch(row)

@@ -1,12 +1,11 @@
 """What a billing system does to a sold container besides create and delete: suspend (stopped and
 refused everything that would run it or change it, see ``suspensions``), unsuspend, and reinstall
 from an image."""
-import contextlib
 import logging
-import threading
 
 from ..exceptions import Conflict, IncusError
 from ..i18n import N_
+from .busy import OneAtATime
 from .suspensions import instance_uuid
 
 log = logging.getLogger(__name__)
@@ -23,8 +22,8 @@ class Lifecycle:
         self.info = info
         self.suspensions = suspensions
         self.traffic = None  # service.traffic.TrafficService, set by build_services: an unsuspend over quota
-        self._busy = set()  # containers a lifecycle action is running on now
-        self._busy_lock = threading.Lock()
+        self._busy = OneAtATime(N_("Another suspend, unsuspend or reinstall of container {key} is running: try again "
+                                   "when it has finished"))
 
     def is_suspended(self, name, instance=None):
         return self.suspensions.is_suspended(name, instance)
@@ -32,18 +31,6 @@ class Lifecycle:
     def suspended_names(self, instances=None):
         """Names of the suspended containers (see ``Suspensions.names``), e.g. for a list."""
         return self.suspensions.names(instances)
-
-    @contextlib.contextmanager
-    def _one_at_a_time(self, name):
-        with self._busy_lock:
-            if name in self._busy:
-                raise Conflict(N_("Another suspend, unsuspend or reinstall of container {name} is running: try again when it has finished"), name=name)
-            self._busy.add(name)
-        try:
-            yield
-        finally:
-            with self._busy_lock:
-                self._busy.discard(name)
 
     def suspend(self, name, reason="billing"):
         """Mark it suspended, then stop it (forced after the graceful timeout): ``(status,
@@ -53,7 +40,7 @@ class Lifecycle:
         stopped container, i.e. nothing. ``reason`` 'traffic' is the quota's suspension; a billing
         suspend of a container suspended for traffic makes it a billing one (a traffic reset
         then leaves it suspended)."""
-        with self._one_at_a_time(name):
+        with self._busy.holding(name):
             instance = self.incus.instance_config(name)  # 404 for an unknown container
             if self.suspensions.is_suspended(name, instance):
                 if reason == "billing" and self.suspensions.reason(name) != "billing":
@@ -75,7 +62,7 @@ class Lifecycle:
         """Clear the mark and start it (the NAT rules follow its address): ``(status, already)``,
         ``already`` when it was neither suspended nor stopped. When the start fails, the mark is
         put back."""
-        with self._one_at_a_time(name):
+        with self._busy.holding(name):
             instance = self.incus.instance_config(name)
             was_suspended = self.suspensions.is_suspended(name, instance)
             reason = self.suspensions.reason(name)
@@ -116,7 +103,7 @@ class Lifecycle:
         set on the new filesystem, it is stopped (nothing runs with the image's own login) and the
         error raised: reinstall again.
         """
-        with self._one_at_a_time(name):
+        with self._busy.holding(name):
             self.suspensions.refuse(name, "reinstall")
             source = self.images.checked_source(image)  # 400 before anything changes
             instance = self.incus.instance_config(name)  # 404

@@ -11,12 +11,12 @@ in the service's database and are not touched. Refused (409) while the container
 """
 import contextlib
 import logging
-import threading
 import time
 
 from ..exceptions import Conflict, NotFound
 from ..i18n import N_
 from ..parse.snapshots import AUTO_PREFIX
+from .busy import OneAtATime
 from .plans import SNAPSHOTS_KEY
 
 log = logging.getLogger(__name__)
@@ -61,21 +61,8 @@ class SnapshotService:
         self.power = power  # a restored container that was running is started again through it
         self.suspensions = suspensions
         self.clock = clock
-        self._busy = set()
-        self._busy_lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def _one_at_a_time(self, name):
-        with self._busy_lock:
-            if name in self._busy:
-                raise Conflict(N_("Another snapshot change of container {name} is running: try again when it has "
-                                  "finished"), name=name)
-            self._busy.add(name)
-        try:
-            yield
-        finally:
-            with self._busy_lock:
-                self._busy.discard(name)
+        self._busy = OneAtATime(N_("Another snapshot change of container {key} is running: try again when it has "
+                                   "finished"))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -100,7 +87,7 @@ class SnapshotService:
     def create(self, name, snapshot=None):
         """Take a snapshot (``snapshot``, or ``snap-<UTC date>-<time>``) within the plan's
         ``snapshots``: the new snapshot as ``list`` shapes it."""
-        with self._one_at_a_time(name):
+        with self._busy.holding(name):
             self.suspensions.refuse(name, "snapshot")
             snapshots, plan = self.list(name)
             taken = self.by_hand(snapshots)
@@ -127,7 +114,7 @@ class SnapshotService:
         return candidate
 
     def delete(self, name, snapshot):
-        with self._one_at_a_time(name):
+        with self._busy.holding(name):
             self.suspensions.refuse(name, "snapshot delete")
             self._find(name, snapshot)
             self.incus.delete_snapshot(name, snapshot)
@@ -135,7 +122,7 @@ class SnapshotService:
 
     def restore(self, name, snapshot):
         """The files of ``snapshot`` back, the plan as it is now: the container's status after it."""
-        with self._one_at_a_time(name):
+        with self._busy.holding(name):
             self.suspensions.refuse(name, "snapshot restore")
             self._find(name, snapshot)
             before = self.incus.instance_config(name)
