@@ -115,6 +115,8 @@ class Service:
                 self.proc.wait()
         if getattr(self, "log_file", None):
             self.log_file.close()
+            with contextlib.suppress(OSError):  # kept for a look after a run that went wrong
+                shutil.copyfile(self.tmp / "service.log", "/tmp/incus-api-web-bench-service.log")
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -153,14 +155,25 @@ class TrafficSampler:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+IDLE_REUSE_SECONDS = 4  # the front's keep-alive idle limit is 5 s
+
+
 class ApiClient:
     def __init__(self, service):
         self.base = service.base
         self.session = service.session()
         self.session.headers["X-API-Hash"] = hashlib.sha256(service.secret.encode()).hexdigest()
+        self.last_call = 0.0
 
     def call(self, method, path, **kwargs):
-        response = self.session.request(method, self.base + path, timeout=600, **kwargs)
+        if time.monotonic() - self.last_call > IDLE_REUSE_SECONDS:
+            # The front closes a connection idle for 5 s; a request sent on it as it closes is lost
+            # ("Remote end closed connection without response": a POST is not retried).
+            self.session.close()
+        try:
+            response = self.session.request(method, self.base + path, timeout=600, **kwargs)
+        finally:
+            self.last_call = time.monotonic()
         if response.status_code not in (200, 202):
             raise RuntimeError(f"{method} {path}: HTTP {response.status_code} {response.text[:300]}")
         body = response.json()
