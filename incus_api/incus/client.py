@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -27,23 +28,47 @@ from . import exec as incus_exec
 OPERATION_SUCCESS = 200
 POOL_SIZE = 32  # keep-alive connections to the daemon, one per concurrently serving thread
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024  # bytes kept of each exec output stream (EXEC_OUTPUT_LIMIT)
+IDLE_REUSE_SECONDS = 20  # a kept connection idle longer is not used again (incusd closes it at 30 s)
 
 
 class _UnixSocketPool(pylxd_client._UnixSocketHTTPConnectionPool):
     """pylxd's unix-socket pool keeps one connection: with concurrent requests the others are
-    opened and thrown away each time (and logged as "Connection pool is full")."""
+    opened and thrown away each time (and logged as "Connection pool is full").
+
+    incusd closes a connection idle for 30 s: one idle for IDLE_REUSE_SECONDS is opened anew
+    rather than sent a request that could cross the daemon's close (urllib3 sees a close only
+    once it has happened)."""
 
     def __init__(self, socket_url):
         urllib3.HTTPConnectionPool.__init__(self, "localhost", maxsize=POOL_SIZE)
         self.socket_path = socket_url
 
+    def _get_conn(self, timeout=None):
+        conn = super()._get_conn(timeout)
+        idle_since = getattr(conn, "idle_since", None)
+        if idle_since is not None and time.monotonic() - idle_since > IDLE_REUSE_SECONDS:
+            conn.close()  # connected again when it is used
+        return conn
+
+    def _put_conn(self, conn):
+        if conn is not None:
+            conn.idle_since = time.monotonic()
+        super()._put_conn(conn)
+
 
 class _UnixAdapter(pylxd_client._UnixAdapter):
+    """One pool for the socket. pylxd keys its pools by the whole request URL, path and query
+    included: each instance and each operation's wait got a pool of its own, pylxd keeps the 25
+    latest and closes the rest, so most requests opened a new connection to the daemon (and built
+    a pool of POOL_SIZE slots) instead of reusing a kept-alive one."""
+
     def get_connection(self, url, proxies):
+        parts = urlsplit(url)
+        socket_url = f"{parts.scheme}://{parts.netloc}"  # the socket's path is the netloc, quoted
         with self.pools.lock:
-            pool = self.pools.get(url)
+            pool = self.pools.get(socket_url)
             if pool is None:
-                pool = self.pools[url] = _UnixSocketPool(url)
+                pool = self.pools[socket_url] = _UnixSocketPool(socket_url)
         return pool
 
 
