@@ -52,7 +52,7 @@ def test_back_up_from_the_container_page_restore_as_a_copy_and_delete(app, logge
     expect(row.locator("[data-stored=local]")).to_be_visible()
     expect(row).to_contain_text("MiB")
     written = app.extensions["incus_api"].services.backups.list(name)[0]
-    assert written["state"] == "ok" and written["trigger"] == "api" and written["size"] > 24 * 1024 * 1024
+    assert written["state"] == "ok" and written["trigger"] == "dashboard" and written["size"] > 24 * 1024 * 1024
 
     # under its own name while the container exists: refused, with why
     row.locator("[data-restore-backup]").click()
