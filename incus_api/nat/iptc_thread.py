@@ -8,10 +8,11 @@ calls have been quiet for a second, glibc is asked to give the freed pages back 
 every call would cost each call ~2 ms of page faults with 5,000 rules).
 """
 import concurrent.futures
-import ctypes
 import functools
 import threading
 import time
+
+from ..memory import can_trim, trim_heap
 
 
 class IptcThread:
@@ -42,7 +43,7 @@ class IptcThread:
             self._schedule_trim()
 
     def _schedule_trim(self, delay=None):
-        if _malloc_trim is None:
+        if not can_trim():
             return
         with self._start_lock:
             if self._trim_timer is None:
@@ -59,17 +60,9 @@ class IptcThread:
             return
         # glibc keeps the freed table copies in its arenas (its mmap threshold grows after the
         # first big free); give those pages back to the system.
-        _malloc_trim(0)
+        trim_heap()
 
 
-def _find_malloc_trim():
-    try:
-        return ctypes.CDLL(None).malloc_trim  # glibc; elsewhere there is nothing to trim this way
-    except (OSError, AttributeError):
-        return None
-
-
-_malloc_trim = _find_malloc_trim()
 _iptc_thread = IptcThread()
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from .. import backup_file
 from ..exceptions import AppError, BadInput, Conflict, NotFound
 from ..i18n import N_
+from ..memory import trim_heap
 from ..parse.schedule import local_now, parse_schedule
 from ..store import backups as table
 from ..store import settings as settings_table
@@ -139,6 +140,8 @@ class BackupService:
                 log.exception("backup %s failed", backup_id)
             finally:
                 self._queue.task_done()
+                if self._queue.unfinished_tasks == 0:
+                    trim_heap()  # streaming a backup leaves freed buffers in this thread's arena
                 with self._finished:
                     self._finished.notify_all()
 

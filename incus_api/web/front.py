@@ -45,6 +45,8 @@ from dataclasses import dataclass
 
 import h11
 
+from ..memory import trim_heap
+
 log = logging.getLogger(__name__)
 
 READ_BYTES = 64 * 1024
@@ -657,14 +659,6 @@ def drop(writer):
         except OSError:
             pass
     writer.transport.abort()
-
-
-def trim_heap():
-    """glibc's ``malloc_trim(0)``: free pages of every arena back to the system (nothing elsewhere)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _declared_length(headers):
