@@ -7,7 +7,7 @@
    backup (GET /backups/<id>) until it is written or failed. The CSRF token comes from <body
    data-csrf> (common.js's api() sends it); texts and URLs from the section's data- attributes.
    No inline script, no HTML built from the server's strings. */
-import { api, confirmDialog, el, notice, setBusy, showResult, t } from './common.js';
+import { api, confirmDialog, el, notice, setBusy, showResult, size, t } from './common.js';
 
 var POLL_MS = 2000;
 
@@ -26,15 +26,6 @@ function reader(section) {
       return (urls[key] || '').replace('__NAME__', encodeURIComponent(name || '')).replace('__ID__', String(id || ''));
     }
   };
-}
-
-function size(bytes) {
-  if (bytes === null || bytes === undefined) { return '—'; }
-  var units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  var value = bytes;
-  var unit = 0;
-  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
-  return (unit ? value.toFixed(1) : String(value)) + ' ' + units[unit];
 }
 
 function parseTime(value) {

@@ -25,6 +25,16 @@ export function url(key, name, id) {
   return (urls[key] || '').replace('__NAME__', encodeURIComponent(name || '')).replace('__ID__', String(id || ''));
 }
 
+/** Bytes as a person reads them (1024-based units); '—' for none. */
+export function size(bytes) {
+  if (bytes === null || bytes === undefined) { return '—'; }
+  var units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  var value = bytes;
+  var unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return (unit ? value.toFixed(1) : String(value)) + ' ' + units[unit];
+}
+
 export function el(tag, attrs, children) {
   var node = document.createElement(tag);
   Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });

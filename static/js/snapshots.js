@@ -3,7 +3,7 @@
    the same URL), a restore and a delete button per snapshot (after a confirmation). The CSRF
    token comes from <body data-csrf> (common.js's api() sends it); texts and URLs from the
    section's data- attributes. No inline script, no HTML built from the server's strings. */
-import { api, confirmDialog, el, notice, setBusy, showResult } from './common.js';
+import { api, confirmDialog, el, notice, setBusy, showResult, size } from './common.js';
 
 var section = document.querySelector('[data-snapshots]');
 var texts = section ? JSON.parse(section.getAttribute('data-texts') || '{}') : {};
@@ -26,15 +26,6 @@ function when(value) {
   if (!value) { return tx('never'); }
   var date = new Date(value);
   return isNaN(date.getTime()) ? value : date.toLocaleString();
-}
-
-function size(bytes) {
-  if (bytes === null || bytes === undefined) { return '—'; }
-  var units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  var value = bytes;
-  var unit = 0;
-  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
-  return (unit ? value.toFixed(1) : String(value)) + ' ' + units[unit];
 }
 
 function snapshotUrl(key, name) {
