@@ -157,7 +157,8 @@ def _well_formed(record):
                                      and traffic.get("direction") in ("both", "out", "in", "max")
                                      and traffic.get("action") in ("throttle", "suspend")
                                      and isinstance(traffic.get("period_start"), str)))
-            and (record.get("suspension") is None or isinstance(record.get("suspension"), dict)))
+            and (record.get("suspension") is None or isinstance(record.get("suspension"), dict))
+            and (record.get("pool") is None or (isinstance(record.get("pool"), str) and len(record["pool"]) < 64)))
 
 
 def verify(path):

@@ -301,10 +301,13 @@ class Incus:
             response = self.api.instances[name].backups[backup].delete()
         self._wait(response)
 
-    def import_backup(self, source, name, timeout=None):
+    def import_backup(self, source, name, pool=None, timeout=None):
         """A new (stopped) instance ``name`` from an export tarball read from ``source`` (a file
-        object with a length: streamed, never whole); returns when Incus has made it."""
+        object with a length: streamed, never whole), its root disk in ``pool`` (None: the pool the
+        export names); returns when Incus has made it."""
         headers = {"Content-Type": "application/octet-stream", "X-Incus-name": name}
+        if pool:
+            headers["X-Incus-pool"] = pool
         with self._translated():
             response = self.api.instances.post(data=source, headers=headers, timeout=(10, 600))
         self._wait(response, timeout=timeout)

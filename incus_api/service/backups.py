@@ -26,6 +26,7 @@ from ..store import backups as table
 from ..store import settings as settings_table
 from .addresses import bridge_nic
 from .busy import OneAtATime
+from .limits import root_disk
 from .suspensions import instance_uuid
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,7 @@ class BackupService:
             "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "address": (device or {}).get("ipv4.address"),
             "hwaddr": (instance.get("config") or {}).get(f"volatile.{device_name}.hwaddr") if device_name else None,
+            "pool": (root_disk(instance.get("expanded_devices") or instance.get("devices"))[1] or {}).get("pool"),
             "forwards": forwards, "port_blocks": blocks, "traffic": self.traffic.plan_record(name),
             "suspension": {"reason": mark} if mark else None,
         }

@@ -16,11 +16,12 @@ import logging
 import uuid as uuids
 
 from .. import backup_file
-from ..exceptions import Conflict
+from ..exceptions import BadInput, Conflict, NotFound
 from ..i18n import N_
 from ..parse.names import container_name
 from ..store import traffic as traffic_table
 from .addresses import bridge_nic
+from .limits import root_disk
 from .suspensions import instance_uuid
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class Restorer:
         prefer = None if copy else record.get("address")
         with self.addresses.reserved(prefer=prefer, own_hwaddr=record.get("hwaddr")) as address:
             with contextlib.closing(backup_file.ExportReader(path, offset, size)) as source:
-                self.incus.import_backup(source, target)
+                self.incus.import_backup(source, target, pool=self._pool_here(record.get("pool")))
             try:
                 instance = self.incus.instance_config(target)
                 config = {}
@@ -114,6 +115,23 @@ class Restorer:
                 self._delete(target)
                 raise
         return address if device is not None else None
+
+    def _pool_here(self, pool):
+        """Where the root disk goes: the recorded pool when this host has it (None: as the export
+        says), else the pool of this host's ``default`` profile's root disk (another host may name
+        its pool otherwise)."""
+        if not pool:
+            return None
+        try:
+            self.incus.storage_pool(pool)
+            return None
+        except NotFound:
+            here = (root_disk(self.incus.profile("default").get("devices"))[1] or {}).get("pool")
+            if not here:
+                raise BadInput(N_("This host has no storage pool {pool}, and its default profile names none: create "
+                                  "one (incus storage create {pool} dir) and restore again"), pool=pool) from None
+            log.info("restore: storage pool %s is not on this host: the root disk goes to %s", pool, here)
+            return here
 
     def _restore_traffic(self, name, traffic, copy):
         """The traffic plan as recorded; its period and use too unless a copy (a new period now)."""

@@ -308,3 +308,27 @@ def test_an_s3_round_trip(app, api, container_name, busybox_image, s3_server, tm
     finally:
         remove_test_nat_rules(with_s3)
         remove_test_nat_rules(empty)
+
+
+def test_a_pool_this_host_lacks_is_replaced_by_the_default_profiles(app, api, container_name, busybox_image):
+    """Another host may name its storage pool otherwise: the root disk goes to this host's default
+    profile's pool, the files come along."""
+    pool = f"t-pool-{secrets.token_hex(3)}"
+    assert incus_cli("storage", "create", pool, "dir", check=False).returncode == 0
+    name = container_name()
+    try:
+        create(api, name, storage_pool=pool)
+        in_container(name, "echo on-another-pool > /root/mark")
+        done = backup(app, api, name)
+        assert backup_file.verify(os.path.join(app.config["BACKUP_DIR"], done["file"]))[0]["pool"] == pool
+        delete(api, name)
+        assert incus_cli("storage", "delete", pool, check=False).returncode == 0
+        response = api.post(f"/backups/{done['id']}/restore", headers=ENGLISH)
+        assert response.status_code == 200, response.get_json()
+        default_pool = json.loads(incus_cli("query", "/1.0/profiles/default").stdout)["devices"]["root"]["pool"]
+        root = json.loads(incus_cli("query", f"/1.0/instances/{name}").stdout)["expanded_devices"]["root"]
+        assert root["pool"] == default_pool
+        assert in_container(name, "cat /root/mark") == "on-another-pool"
+    finally:
+        incus_cli("delete", "--force", name, check=False)
+        incus_cli("storage", "delete", pool, check=False)
