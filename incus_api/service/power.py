@@ -61,7 +61,12 @@ class Power:
             if action == "start":
                 raise IncusError(N_("{action} of container {name} failed: {reason}"), action=action, name=name, reason=reason) from exc
             log.warning("graceful %s of %s failed (%s); forcing it", action, name, reason)
-            self.incus.change_state(name, action, force=True)
+            try:
+                self.incus.change_state(name, action, force=True)
+            except IncusError as forced:
+                # The graceful stop ended as its wait ran out: the container is where it was asked to be.
+                if action != "stop" or "already stopped" not in forced.reason:
+                    raise
         if action in ("start", "restart"):
             self.nat_sync.follow_restart(name)
         return self._refresh_status(name), False

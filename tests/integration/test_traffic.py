@@ -12,7 +12,7 @@ import pytest
 
 from incus_api.scheduler import Scheduler
 from incus_api.traffic.nft_counters import FAMILY, TABLE
-from tests.conftest import incus_cli
+from tests.conftest import incus_cli, wait_for_ipv4
 from tests.integration.conftest import free_port
 
 MB = 1024 * 1024
@@ -217,6 +217,8 @@ def test_traffic_between_two_containers_counts_nothing(app, api, container_name,
     receiver, sender = container_name(), container_name()
     receiver_ip = create(api, receiver)["ip"]
     create(api, sender)
+    for name in (receiver, sender):  # Running is not yet configured: busybox's DHCP client answers ARP once it is
+        assert wait_for_ipv4(name)
     traffic = services(app).traffic
     traffic.sample()
     before = {name: usage(api, name) for name in (receiver, sender)}
