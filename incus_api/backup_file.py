@@ -20,6 +20,7 @@ import json
 import os
 import tarfile
 import time
+from typing import NamedTuple
 
 from .exceptions import BadInput
 from .i18n import N_
@@ -161,24 +162,32 @@ def _well_formed(record):
             and (record.get("pool") is None or (isinstance(record.get("pool"), str) and len(record["pool"]) < 64)))
 
 
+class Verified(NamedTuple):
+    record: dict
+    offset: int  # where the export starts in the file
+    size: int  # the export's length
+    file_size: int
+    sha256: str  # of the whole file
+
+
 def verify(path):
-    """``(record, export offset, export size)`` once the export's bytes match the record's SHA-256;
-    ``BackupFileError`` (400) otherwise."""
+    """The file read once, whole: ``Verified`` (its record, where the export lies, the whole file's
+    size and SHA-256) once the export's bytes match the record's SHA-256; ``BackupFileError`` (400)
+    otherwise."""
     record, offset, size = read(path)
-    sha = hashlib.sha256()
+    whole, export = hashlib.sha256(), hashlib.sha256()
+    position = 0
     with open(path, "rb") as source:
-        source.seek(offset)
-        left = size
-        while left:
-            chunk = source.read(min(CHUNK, left))
-            if not chunk:
-                break
-            sha.update(chunk)
-            left -= len(chunk)
-    if left or sha.hexdigest() != record.get("export_sha256"):
+        while chunk := source.read(CHUNK):
+            whole.update(chunk)
+            start, end = max(offset - position, 0), min(offset + size - position, len(chunk))
+            if start < end:
+                export.update(memoryview(chunk)[start:end])
+            position += len(chunk)
+    if position < offset + size or export.hexdigest() != record.get("export_sha256"):
         raise BackupFileError(N_("{file} is damaged: the instance export's SHA-256 does not match its record; "
                                  "nothing was changed"), file=os.path.basename(path))
-    return record, offset, size
+    return Verified(record, offset, size, position, whole.hexdigest())
 
 
 class ExportReader(io.RawIOBase):

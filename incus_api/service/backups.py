@@ -168,8 +168,8 @@ class BackupService:
             finally:
                 with contextlib.suppress(AppError):
                     self.incus.delete_backup(name, incus_name)
-            size, sha256 = backup_file.digest(path)
-            backup_file.verify(path)  # what is on the disk reads back whole
+            verified = backup_file.verify(path)  # what is on the disk reads back whole, hashed on the way
+            size, sha256 = verified.file_size, verified.sha256
         except Exception as exc:
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -321,15 +321,15 @@ class BackupService:
         path = Path(source)
         if not path.is_file():
             path = self._download(source)
-        record, _, _ = backup_file.verify(str(path))
-        size, sha256 = backup_file.digest(path)
+        verified = backup_file.verify(str(path))
+        record = verified.record
         row = table.by_file(self.db, path.name) if path.parent == self.directory else None
         if row is None and path.parent == self.directory:
             with self.db.transaction() as conn:
                 backup_id = table.insert(conn, record["container"], record.get("instance_uuid"), path.name, "import",
                                          state="ok", created_at=record.get("created_at"))
-                table.finish(conn, backup_id, size, sha256)
-        result = self.restorer.restore(str(path), name=name, ports=ports)
+                table.finish(conn, backup_id, verified.file_size, verified.sha256)
+        result = self.restorer.restore(str(path), name=name, ports=ports, verified=verified)
         self.audit_log.write("system", "backup.restored", target=result["name"], details={
             "file": path.name, "from": record["container"], "copy": result["copy"]})
         return result

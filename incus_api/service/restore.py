@@ -22,6 +22,7 @@ from ..parse.names import container_name
 from ..store import traffic as traffic_table
 from .addresses import bridge_nic
 from .limits import root_disk
+from .provisioning import undo_steps
 from .suspensions import instance_uuid
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,12 @@ class Restorer:
         self.power = power
         self.info = info
 
-    def restore(self, path, name=None, ports=None):
+    def restore(self, path, name=None, ports=None, verified=None):
         """Bring back the backup file at ``path`` as ``name`` (default: its own container's);
         ``ports="auto"`` takes free pool ports for its forwards. Returns ``{"name", "status",
         "ip", "copy", "nat_rules", "suspended"}``."""
-        record, offset, size = backup_file.verify(path)  # 400 for a damaged file; nothing changed
+        # 400 for a damaged file; nothing changed. ``verified``: the caller has just read it so.
+        record, offset, size, _, _ = verified or backup_file.verify(path)
         target = name or container_name(record["container"])
         copy = target != record["container"]
         if self.incus.exists(target):
@@ -78,11 +80,7 @@ class Restorer:
                 status, _ = self.power.start(target)
             self.traffic.track(target, address)
         except BaseException:
-            for what, action in reversed(undo):
-                try:
-                    action()
-                except Exception:  # noqa: BLE001 - go on undoing; the first error is the one to report
-                    log.exception("undoing the %s of the restore of %s failed", what, target)
+            undo_steps(target, undo)
             raise
         log.info("backup of %s restored as %s (%s)", record["container"], target, "copy" if copy else "same name")
         return {"name": target, "status": status, "ip": address, "copy": copy, "nat_rules": restored_rules,

@@ -12,15 +12,9 @@ import pytest
 from incus_api import backup_file
 
 from ..conftest import incus_cli, wait_for_ipv4
-from .test_sale import pool_for_test
 from .test_snapshots import create, in_container, own
 
 ENGLISH = {"Accept-Language": "en"}
-
-
-@pytest.fixture
-def pool():
-    return pool_for_test()
 
 
 @pytest.fixture
@@ -69,7 +63,7 @@ def test_a_container_comes_back_whole_after_backup_delete_restore(app, api, cont
     assert oct(os.stat(app.config["BACKUP_DIR"]).st_mode & 0o777) == "0o700"
     assert done["size"] == os.path.getsize(path) and done["sha256"] == backup_file.digest(path)[1]
     assert done["stored"] == ["local"] and done["container"] == name and done["error"] is None
-    record, _, _ = backup_file.verify(path)
+    record = backup_file.verify(path).record
     assert record["container"] == name and record["address"] == sale["ip"]
     listed = api.get("/backups", query_string={"name": name}).get_json()
     assert [b["id"] for b in listed["backups"]] == [done["id"]]

@@ -28,8 +28,9 @@ def written(tmp_path, data=b"x" * 3_000_000 + os.urandom(777), record=RECORD):
 def test_a_file_reads_back_as_written_and_is_a_plain_tar(tmp_path):
     path, data = written(tmp_path)
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
-    record, offset, size = backup_file.verify(str(path))
+    record, offset, size, file_size, sha256 = backup_file.verify(str(path))
     assert record["export_sha256"] == hashlib.sha256(data).hexdigest() and size == len(data)
+    assert (file_size, sha256) == backup_file.digest(str(path))  # the one read gives the file's digest too
     with backup_file.ExportReader(str(path), offset, size) as reader:
         assert len(reader) == len(data) and reader.read() == data
     with tarfile.open(path) as archive:  # what `tar -xf` sees: incus import takes instance.tar.gz as it is
