@@ -244,7 +244,7 @@ class NatRuleService:
         with self.lock:
             try:
                 with self.db.transaction() as conn:
-                    moves = {}  # old (first, last) -> new first
+                    moves = {}  # recorded (first, last) -> the (first, last) taken for it here
                     for block in blocks:
                         first, last = block["first_port"], block["last_port"]
                         if pool is not None:
@@ -292,11 +292,7 @@ class NatRuleService:
         db = db or self.db
         taken = set()
         for rule in rules:
-            try:
-                self.port_policy.check(rule["host_port"], rule["host_port_end"], rule["protocol"])
-            except Conflict:
-                taken.update(port for port in range(rule["host_port"], rule["host_port_end"] + 1)
-                             if self._port_unavailable(port, rule["protocol"]))
+            taken.update(self.port_policy.unavailable(rule["host_port"], rule["host_port_end"], rule["protocol"]))
             if rules_table.overlapping(db, rule["protocol"], rule["host_port"], rule["host_port_end"]) is not None:
                 taken.update(self._forwarded_ports(db, rule))
         for block in blocks:
@@ -307,13 +303,6 @@ class NatRuleService:
             shown = ", ".join(map(str, ports[:20])) + (" ..." if len(ports) > 20 else "")
             raise Conflict(N_("Host ports {ports} are taken on this host: free them, or restore with ports=auto to "
                               "take free ports of the pool"), ports=shown, data={"ports": ports})
-
-    def _port_unavailable(self, port, protocol):
-        try:
-            self.port_policy.check(port, port, protocol)
-        except Conflict:
-            return True
-        return False
 
     @staticmethod
     def _forwarded_ports(db, rule):

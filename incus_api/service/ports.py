@@ -21,6 +21,12 @@ class PortPolicy:
     def __init__(self, config):
         self.reserved = parse_reserved_ports(config.get("RESERVED_PORTS", "22")) | set(ALWAYS_RESERVED)
 
+    def unavailable(self, host_port, host_port_end, protocol):
+        """Every port of the range that is reserved or listened on by a host program (what
+        ``check`` refuses, all of them, with one read of the host's sockets)."""
+        listening = host_sockets.listeners(protocol)
+        return {port for port in range(host_port, host_port_end + 1) if port in self.reserved or port in listening}
+
     def check(self, host_port, host_port_end, protocol):
         """Raise ``Conflict`` naming the first port of the range that is reserved or in use on the host."""
         reserved = sorted(p for p in self.reserved if host_port <= p <= host_port_end)

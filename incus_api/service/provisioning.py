@@ -71,6 +71,17 @@ class StepFailed(AppError):
         return answer
 
 
+def undo_steps(name, undo):
+    """Undo the steps done for ``name`` (``[(what, function)]``), the last first; one that fails is
+    logged and the others still run (the step's error is the one to report). A sale and a restore
+    are all or nothing this way."""
+    for what, action in reversed(undo):
+        try:
+            action()
+        except Exception:  # noqa: BLE001  (go on undoing)
+            log.exception("undoing the %s of %s failed", what, name)
+
+
 class Provisioner:
     def __init__(self, incus, containers, info, credentials, limits, nat_rules, pool, config, traffic, suspensions):
         self.incus = incus
@@ -134,7 +145,7 @@ class Provisioner:
             step = "credentials"
             generated = credentials.result()
         except BaseException as exc:
-            self._undo(name, undo)
+            undo_steps(name, undo)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             raise StepFailed(step, name, exc) from exc
@@ -180,14 +191,6 @@ class Provisioner:
                 self.containers.delete(name)
         except Exception:  # noqa: BLE001  (the create's error is the one to report)
             log.exception("could not delete the half-made container %s", name)
-
-    @staticmethod
-    def _undo(name, undo):
-        for what, action in reversed(undo):
-            try:
-                action()
-            except Exception:  # noqa: BLE001  (go on undoing; the step's error is the one to report)
-                log.exception("undoing the %s of %s failed", what, name)
 
     def _sale(self, info, generated, requests, rules):
         sale = Sale(info=info, password=generated, nat_rules=rules)
