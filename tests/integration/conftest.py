@@ -89,3 +89,21 @@ def forward_policy_drop_later():
     if not nft_had_filter and "incus-api" not in subprocess.run(
             ["iptables-nft", "-S", "FORWARD"], capture_output=True, text=True).stdout:
         subprocess.run(["nft", "delete", "table", "ip", "filter"], check=False)
+
+
+def pool_for_test():
+    """A pool of 200 ports of its own per test, so parallel runs and other tests do not meet.
+
+    It lies in 10000-19999: under the kernel's ephemeral range, where an outgoing connection of
+    any program could hold one of its ports, and apart from the 20000-29999 other tests take.
+    """
+    ephemeral_low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    assert ephemeral_low >= 20000, f"the ephemeral ports start at {ephemeral_low}: move the test pools"
+    start = 10000 + secrets.randbelow(99) * 100
+    return start, start + 199
+
+
+@pytest.fixture
+def pool():
+    """Host ports of this test's own for a PORT_POOL (``pool_for_test``)."""
+    return pool_for_test()

@@ -8,14 +8,8 @@ import re
 import pytest
 
 from ..conftest import wait_for_ipv4
-from .test_sale import pool_for_test
 
 ENGLISH = {"Accept-Language": "en"}
-
-
-@pytest.fixture
-def pool():
-    return pool_for_test()
 
 
 @pytest.fixture

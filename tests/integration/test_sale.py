@@ -3,7 +3,6 @@ traffic from a network namespace, concurrent creates never share a port, a failu
 leaves nothing behind, and what a billing system polls (containers, rules, free ports)."""
 import json
 import re
-import secrets
 import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -17,23 +16,6 @@ from incus_api.service.traffic import TrafficService
 
 from ..conftest import API_HEADERS, incus_cli, wait_for_ipv4
 from .conftest import kernel_nat_rules
-
-
-def pool_for_test():
-    """A pool of 200 ports of its own per test, so parallel runs and other tests do not meet.
-
-    It lies in 10000-19999: under the kernel's ephemeral range, where an outgoing connection of
-    any program could hold one of its ports, and apart from the 20000-29999 other tests take.
-    """
-    ephemeral_low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-    assert ephemeral_low >= 20000, f"the ephemeral ports start at {ephemeral_low}: move the test pools"
-    start = 10000 + secrets.randbelow(99) * 100
-    return start, start + 199
-
-
-@pytest.fixture
-def pool():
-    return pool_for_test()
 
 
 @pytest.fixture

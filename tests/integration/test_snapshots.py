@@ -9,15 +9,9 @@ import pytest
 
 from ..conftest import incus_cli, wait_for_ipv4
 from .test_limits import cgroup_value
-from .test_sale import pool_for_test
 
 ENGLISH = {"Accept-Language": "en"}
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def pool():
-    return pool_for_test()
 
 
 @pytest.fixture
