@@ -2,7 +2,6 @@
 refused everything that would run it or change it, see ``suspensions``), unsuspend, and reinstall
 from an image."""
 import logging
-import time
 
 from ..exceptions import Conflict, IncusError
 from ..i18n import N_
@@ -10,8 +9,6 @@ from .busy import OneAtATime
 from .suspensions import instance_uuid
 
 log = logging.getLogger(__name__)
-
-REBUILD_RETRY_SECONDS = 1
 
 
 class Lifecycle:
@@ -118,7 +115,7 @@ class Lifecycle:
             was_running = instance.get("status") == "Running"
             self.power.stop(name)
             try:
-                self._rebuild(name, source)
+                self.incus.rebuild(name, source)
             except Exception as exc:
                 if was_running:
                     self._start_again(name)
@@ -136,18 +133,6 @@ class Lifecycle:
                     log.warning("stopping %s failed too: %s", name, stop_exc)
                 raise
             return self.info.info(name), generated
-
-    def _rebuild(self, name, source):
-        """Incus's rebuild, tried a second time when the first fails: right after a stop, Incus's
-        own stop handling may still be writing the instance's volatile keys ("Failed to set volatile
-        config: FOREIGN KEY constraint failed" seen in CI). A rebuild starts from the image each
-        time, so a second one is safe."""
-        try:
-            self.incus.rebuild(name, source)
-        except IncusError as first:
-            log.warning("rebuild of %s failed (%s): trying once more", name, first.reason)
-            time.sleep(REBUILD_RETRY_SECONDS)
-            self.incus.rebuild(name, source)
 
     def _start_again(self, name):
         try:
