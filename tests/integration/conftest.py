@@ -1,3 +1,4 @@
+import fcntl
 import secrets
 import subprocess
 import sys
@@ -39,20 +40,39 @@ class TestHost:
             ["ip", "netns", "exec", self.name, sys.executable, "-c", PROBE, address, str(port)],
             capture_output=True, text=True, timeout=20,
         )
-        return result.stdout.strip() if result.returncode == 0 else None
+        if result.returncode != 0:  # shown with a failing test's output: refused, timed out, unreachable
+            print(f"GET http://{address}:{port}/ from {self.name}: {result.stdout.strip()} {result.stderr.strip()}",
+                  file=sys.stderr)
+            return None
+        return result.stdout.strip()
+
+
+TEST_HOST_LOCK = "/tmp/incus-api-web-test-hosts.lock"
+
+
+def unused_test_subnet():
+    """A 10.231.N.0/30 (N in 200-249) that no interface of the host holds now. Two namespaces on
+    one /30 took each other's answers (the host routes the /30 to one veth): call it under
+    TEST_HOST_LOCK, which the other pytest-xdist worker takes too, until the address is added."""
+    held = ip("-o", "-4", "addr", "show").stdout
+    free = [n for n in range(200, 250) if f" 10.231.{n}.1/30 " not in held]
+    assert free, "every test subnet 10.231.200-249.0/30 is held: namespaces left by a killed run? (ip -o -4 addr)"
+    return free[secrets.randbelow(len(free))]
 
 
 @pytest.fixture
 def test_host():
     token = secrets.token_hex(3)
-    subnet = 200 + secrets.randbelow(50)
     name, veth_host, veth_ns = f"t-ns-{token}", f"tvh{token}", f"tvn{token}"
-    host_ip, client_ip = f"10.231.{subnet}.1", f"10.231.{subnet}.2"
     try:
         ip("netns", "add", name)
         ip("link", "add", veth_host, "type", "veth", "peer", "name", veth_ns)
         ip("link", "set", veth_ns, "netns", name)
-        ip("addr", "add", f"{host_ip}/30", "dev", veth_host)
+        with open(TEST_HOST_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            subnet = unused_test_subnet()
+            host_ip, client_ip = f"10.231.{subnet}.1", f"10.231.{subnet}.2"
+            ip("addr", "add", f"{host_ip}/30", "dev", veth_host)
         ip("link", "set", veth_host, "up")
         for args in (("addr", "add", f"{client_ip}/30", "dev", veth_ns), ("link", "set", veth_ns, "up"),
                      ("link", "set", "lo", "up"), ("route", "add", "default", "via", host_ip)):
