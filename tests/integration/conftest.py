@@ -1,4 +1,3 @@
-import fcntl
 import secrets
 import subprocess
 import sys
@@ -47,32 +46,17 @@ class TestHost:
         return result.stdout.strip()
 
 
-TEST_HOST_LOCK = "/tmp/incus-api-web-test-hosts.lock"
-
-
-def unused_test_subnet():
-    """A 10.231.N.0/30 (N in 200-249) that no interface of the host holds now. Two namespaces on
-    one /30 took each other's answers (the host routes the /30 to one veth): call it under
-    TEST_HOST_LOCK, which the other pytest-xdist worker takes too, until the address is added."""
-    held = ip("-o", "-4", "addr", "show").stdout
-    free = [n for n in range(200, 250) if f" 10.231.{n}.1/30 " not in held]
-    assert free, "every test subnet 10.231.200-249.0/30 is held: namespaces left by a killed run? (ip -o -4 addr)"
-    return free[secrets.randbelow(len(free))]
-
-
 @pytest.fixture
 def test_host():
     token = secrets.token_hex(3)
+    subnet = 200 + secrets.randbelow(50)  # one at a time: the host's tests run one after another
     name, veth_host, veth_ns = f"t-ns-{token}", f"tvh{token}", f"tvn{token}"
+    host_ip, client_ip = f"10.231.{subnet}.1", f"10.231.{subnet}.2"
     try:
         ip("netns", "add", name)
         ip("link", "add", veth_host, "type", "veth", "peer", "name", veth_ns)
         ip("link", "set", veth_ns, "netns", name)
-        with open(TEST_HOST_LOCK, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            subnet = unused_test_subnet()
-            host_ip, client_ip = f"10.231.{subnet}.1", f"10.231.{subnet}.2"
-            ip("addr", "add", f"{host_ip}/30", "dev", veth_host)
+        ip("addr", "add", f"{host_ip}/30", "dev", veth_host)
         ip("link", "set", veth_host, "up")
         for args in (("addr", "add", f"{client_ip}/30", "dev", veth_ns), ("link", "set", veth_ns, "up"),
                      ("link", "set", "lo", "up"), ("route", "add", "default", "via", host_ip)):

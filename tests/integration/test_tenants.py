@@ -321,8 +321,12 @@ def test_a_container_cannot_take_a_neighbours_address_or_traffic(api, container_
     victim_address = wait_for_ipv4(victim)
     wait_for_ipv4(attacker)
     port = free_port()
+    assert nic(victim)["ipv4.address"] == victim_address  # dnsmasq handed it its pinned address
     assert add_rule(api, victim, port).status_code == 200
-    assert test_host.http_get(test_host.host_ip, port) == f"hello from {victim}"  # the host knows the victim's MAC
+    # the host knows the victim's MAC (the neighbour entry and our rule shown if not)
+    assert test_host.http_get(test_host.host_ip, port) == f"hello from {victim}", (
+        subprocess.run(["ip", "neigh", "show", victim_address, "dev", "incusbr0"], capture_output=True, text=True).stdout,
+        [rule for rule in kernel_nat_rules().splitlines() if f"--dport {port} " in rule + " "])
 
     # The attacker claims the victim's address and announces it (gratuitous ARP), as root can:
     # without filtering the host's neighbour entry moves to the attacker's MAC and so does the forward.
