@@ -7,25 +7,12 @@
    backup (GET /backups/<id>) until it is written or failed. The CSRF token comes from <body
    data-csrf> (common.js's api() sends it); texts and URLs from the section's data- attributes.
    No inline script, no HTML built from the server's strings. */
-import { api, confirmDialog, el, notice, setBusy, showResult, size, t } from './common.js';
+import { api, confirmDialog, confirmThenRun, el, notice, onSubmit, setBusy, showResult, size, t, textsOf, urlsOf } from './common.js';
 
 var POLL_MS = 2000;
 
 function reader(section) {
-  var texts = JSON.parse(section.getAttribute('data-texts') || '{}');
-  var urls = JSON.parse(section.getAttribute('data-urls') || '{}');
-  return {
-    tx: function (key, params) {
-      var text = texts[key] || key;
-      Object.keys(params || {}).forEach(function (name) {
-        text = text.split('{' + name + '}').join(String(params[name]));
-      });
-      return text;
-    },
-    url: function (key, name, id) {
-      return (urls[key] || '').replace('__NAME__', encodeURIComponent(name || '')).replace('__ID__', String(id || ''));
-    }
-  };
+  return { tx: textsOf(section), url: urlsOf(section) };
 }
 
 function parseTime(value) {
@@ -221,15 +208,8 @@ function setupPage(section) {
   }
 
   function remove(button, backup) {
-    confirmDialog(r.tx('delete_title', { id: backup.id, name: backup.container }), [el('p', {}, [r.tx('delete_body')])], r.tx('delete')).then(function (ok) {
-      if (!ok) { return; }
-      setBusy(button, true);
-      api('DELETE', r.url('delete', '', backup.id)).then(function (result) {
-        setBusy(button, false);
-        notice(result);
-        return load();
-      });
-    });
+    var question = { title: r.tx('delete_title', { id: backup.id, name: backup.container }), body: r.tx('delete_body'), ok: r.tx('delete') };
+    confirmThenRun(button, question, function () { return api('DELETE', r.url('delete', '', backup.id)); }, load);
   }
 
   section.addEventListener('click', function (event) {
@@ -249,18 +229,10 @@ function setupPage(section) {
   });
 
   if (form) {
-    form.addEventListener('submit', function (event) {
-      event.preventDefault();
+    onSubmit(form, function () {
       var target = (form.elements.name.value || '').trim();
-      if (!target) { return; }
-      var button = form.querySelector('button[type=submit]');
-      setBusy(button, true);
-      api('POST', r.url('create', target)).then(function (result) {
-        setBusy(button, false);
-        showResult(form, result);
-        return load();
-      });
-    });
+      return target ? api('POST', r.url('create', target)) : null;
+    }, load);
   }
 
   load();

@@ -13,16 +13,37 @@ var refreshHooks = [];
 
 export var urls = config.urls || {};
 
-export function t(key, params) {
-  var text = texts[key] || key;
+/* A text with each "{name}" filled from params. */
+function fill(text, params) {
   Object.keys(params || {}).forEach(function (name) {
     text = text.split('{' + name + '}').join(String(params[name]));
   });
   return text;
 }
 
+/* A URL template with __NAME__ (a container) and __ID__ filled. */
+function fillUrl(template, name, id) {
+  return (template || '').replace('__NAME__', encodeURIComponent(name || '')).replace('__ID__', String(id || ''));
+}
+
+export function t(key, params) {
+  return fill(texts[key] || key, params);
+}
+
 export function url(key, name, id) {
-  return (urls[key] || '').replace('__NAME__', encodeURIComponent(name || '')).replace('__ID__', String(id || ''));
+  return fillUrl(urls[key], name, id);
+}
+
+/** t() over an element's own texts: the JSON of its data-texts (or `attribute`). */
+export function textsOf(element, attribute) {
+  var own = element ? JSON.parse(element.getAttribute(attribute || 'data-texts') || '{}') : {};
+  return function (key, params) { return fill(own[key] || key, params); };
+}
+
+/** url() over an element's own URLs: the JSON of its data-urls. */
+export function urlsOf(element) {
+  var own = element ? JSON.parse(element.getAttribute('data-urls') || '{}') : {};
+  return function (key, name, id) { return fillUrl(own[key], name, id); };
 }
 
 /** Bytes as a person reads them (1024-based units); '—' for none. */
@@ -162,6 +183,60 @@ export function confirmDialog(title, nodes, okLabel) {
     });
     dialog.showModal();
     dialog.querySelector('.dialog-buttons .btn').focus();
+  });
+}
+
+/* A change behind a question: the dialog (`question`: title, body, ok), then, once confirmed, act()
+   (a promise of the API's answer) with the button busy, its answer in the notice, and reload(). */
+export function confirmThenRun(button, question, act, reload) {
+  return confirmDialog(question.title, [el('p', {}, [question.body])], question.ok).then(function (ok) {
+    if (!ok) { return null; }
+    setBusy(button, true);
+    return act().then(function (result) {
+      setBusy(button, false);
+      notice(result);
+      return reload();
+    });
+  });
+}
+
+/* A form sent through the API: on submit, send() (a promise of the answer; nothing: nothing is
+   sent) with its submit button busy, then reload() and the answer shown under the form. */
+export function onSubmit(form, send, reload) {
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    var sent = send();
+    if (!sent) { return; }
+    var button = form.querySelector('button[type=submit]');
+    setBusy(button, true);
+    sent.then(function (result) {
+      setBusy(button, false);
+      return reload().then(function () { showResult(form, result); });
+    });
+  });
+}
+
+/* A confirmed reinstall (the admin's container page and the customer's panel): `fields` and the
+   form's password and SSH key, those filled, POSTed to `path` with the submit button off; done()
+   ends the form's progress line. On success the credential fields are emptied and a generated
+   password is shown as shownPassword(password) makes it; then every region is refreshed. */
+export function sendReinstall(form, path, fields, done, shownPassword) {
+  var button = form.querySelector('button[type=submit]');
+  button.disabled = true;
+  form.querySelector('[data-result]').textContent = '';
+  if (form.elements.password.value) { fields.password = form.elements.password.value; }
+  if (form.elements.ssh_key.value.trim()) { fields.ssh_key = form.elements.ssh_key.value; }
+  return api('POST', path, fields).then(function (result) {
+    done();
+    button.disabled = false;
+    var extra = [];
+    if (result.status === 'success') {
+      form.elements.password.value = '';
+      form.elements.ssh_key.value = '';
+      if (result.password) { extra.push(shownPassword(result.password)); }
+    }
+    showResult(form, result, extra);
+    return refreshAll();
   });
 }
 

@@ -1,7 +1,7 @@
 /* The container page (container.html): its buttons follow the state the overview shows, and its
    forms: run a command, root password, limits, reinstall, traffic reset, NAT rules. */
 import {
-  afterRefresh, api, confirmDialog, el, notice, onButton, refreshAll, setBusy, setupCopyButtons, showResult, t, url
+  afterRefresh, api, confirmDialog, el, notice, onButton, refreshAll, sendReinstall, setBusy, setupCopyButtons, showResult, t, url
 } from './common.js';
 import { clearPlan, deleteRule, imagePicker, planFields, setupContainerActions } from './container-shared.js';
 
@@ -35,9 +35,9 @@ function progressOf(form, key, params) {
 }
 
 /* A generated root password: in this answer only, shown once and kept nowhere. */
-function generatedPassword(result) {
+function generatedPassword(password) {
   return el('span', { 'class': 'generated-password' }, [
-    t('generated_password') + ' ', el('code', { 'data-generated-password': '' }, [result.password])]);
+    t('generated_password') + ' ', el('code', { 'data-generated-password': '' }, [password])]);
 }
 
 /* Reinstall from an image, after a confirmation naming it */
@@ -54,25 +54,8 @@ function setupReinstall(form) {
     confirmDialog(t('reinstall_title', { name: name, image: image }), [el('p', {}, [t('reinstall_body')])],
                   t('reinstall')).then(function (ok) {
       if (!ok) { return; }
-      var button = form.querySelector('button[type=submit]');
       var done = progressOf(form, 'reinstalling', { name: name });
-      button.disabled = true;
-      form.querySelector('[data-result]').textContent = '';
-      var fields = { action: 'reinstall', image: image };
-      if (form.elements.password.value) { fields.password = form.elements.password.value; }
-      if (form.elements.ssh_key.value.trim()) { fields.ssh_key = form.elements.ssh_key.value; }
-      api('POST', url('action', name), fields).then(function (result) {
-        done();
-        button.disabled = false;
-        var extra = [];
-        if (result.status === 'success') {
-          form.elements.password.value = '';
-          form.elements.ssh_key.value = '';
-          if (result.password) { extra.push(generatedPassword(result)); }
-        }
-        showResult(form, result, extra);
-        return refreshAll();
-      });
+      sendReinstall(form, url('action', name), { action: 'reinstall', image: image }, done, generatedPassword);
     });
   });
 }

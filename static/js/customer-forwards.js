@@ -3,19 +3,11 @@
    container (POST), a delete button per rule of the block (DELETE, after a confirmation). The
    CSRF token comes from <body data-csrf> (common.js's api() sends it); texts and URLs from the
    section's data- attributes. No inline script, no HTML built from the server's strings. */
-import { api, confirmDialog, el, notice, setBusy, showResult } from './common.js';
+import { api, confirmThenRun, el, onSubmit, textsOf } from './common.js';
 
 var section = document.querySelector('[data-customer-forwards]');
-var texts = section ? JSON.parse(section.getAttribute('data-texts') || '{}') : {};
+var tx = textsOf(section);
 var current = null;  /* the last answer of GET /customer/forwards */
-
-function tx(key, params) {
-  var text = texts[key] || key;
-  Object.keys(params || {}).forEach(function (name) {
-    text = text.split('{' + name + '}').join(String(params[name]));
-  });
-  return text;
-}
 
 function part(selector) {
   return section.querySelector(selector);
@@ -103,20 +95,16 @@ function load() {
 function setupForm() {
   var form = part('[data-forward-form]');
   form.elements.protocol.addEventListener('change', fillHostPorts);
-  form.addEventListener('submit', function (event) {
-    event.preventDefault();
-    var button = form.querySelector('button[type=submit]');
-    setBusy(button, true);
-    api('POST', section.getAttribute('data-url'), {
+  onSubmit(form, function () {
+    return api('POST', section.getAttribute('data-url'), {
       host_port: form.elements.host_port.value,
       container_port: form.elements.container_port.value.trim(),
       protocol: form.elements.protocol.value
     }).then(function (result) {
-      setBusy(button, false);
       if (result.status === 'success') { form.elements.container_port.value = ''; }
-      return load().then(function () { showResult(form, result); });
+      return result;
     });
-  });
+  }, load);
 }
 
 function setupDelete() {
@@ -126,15 +114,9 @@ function setupDelete() {
     event.preventDefault();
     var id = button.getAttribute('data-delete-forward');
     var label = button.getAttribute('data-forward-label');
-    confirmDialog(tx('delete_title', { rule: label }), [el('p', {}, [tx('delete_body')])], tx('delete')).then(function (ok) {
-      if (!ok) { return; }
-      setBusy(button, true);
-      api('DELETE', section.getAttribute('data-delete-url').replace('__ID__', encodeURIComponent(id))).then(function (result) {
-        setBusy(button, false);
-        notice(result);
-        return load();
-      });
-    });
+    confirmThenRun(button, { title: tx('delete_title', { rule: label }), body: tx('delete_body'), ok: tx('delete') }, function () {
+      return api('DELETE', section.getAttribute('data-delete-url').replace('__ID__', encodeURIComponent(id)));
+    }, load);
   });
 }
 

@@ -4,18 +4,12 @@
    between two refreshes. The console in the page is static/console.js (opened on demand). */
 import {
   afterRefresh, autoRefresh, api, confirmDialog, el, notice, onButton, refresh, refreshAll, setBusy, setupCopyButtons,
-  showResult, t
+  sendReinstall, showResult, t, textsOf
 } from './common.js';
 
 var root = document.querySelector('[data-customer]');
 var urls = JSON.parse(root.getAttribute('data-urls'));
-var texts = JSON.parse(root.getAttribute('data-texts'));
-
-function own(key, params) {
-  var text = texts[key] || key;
-  Object.keys(params || {}).forEach(function (name) { text = text.split('{' + name + '}').join(String(params[name])); });
-  return text;
-}
+var own = textsOf(root);
 
 /* What follows the state the overview shows: buttons and cards offered in the statuses of their
    data-panel-when, and the forms that change the container (hidden while it is suspended). */
@@ -146,25 +140,7 @@ function setupReinstall(form) {
     confirmDialog(own('reinstall_title', { image: image }), [el('p', {}, [t('reinstall_body')])], t('reinstall'))
       .then(function (ok) {
         if (!ok) { return; }
-        var button = form.querySelector('button[type=submit]');
-        var done = progressOf(form);
-        button.disabled = true;
-        form.querySelector('[data-result]').textContent = '';
-        var fields = { image: image };
-        if (form.elements.password.value) { fields.password = form.elements.password.value; }
-        if (form.elements.ssh_key.value.trim()) { fields.ssh_key = form.elements.ssh_key.value; }
-        api('POST', urls.reinstall, fields).then(function (result) {
-          done();
-          button.disabled = false;
-          var extra = [];
-          if (result.status === 'success') {
-            form.elements.password.value = '';
-            form.elements.ssh_key.value = '';
-            if (result.password) { extra.push(generatedPassword(result.password)); }
-          }
-          showResult(form, result, extra);
-          return refreshAll();
-        });
+        sendReinstall(form, urls.reinstall, { image: image }, progressOf(form), generatedPassword);
       });
   });
 }

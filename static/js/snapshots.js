@@ -3,20 +3,12 @@
    the same URL), a restore and a delete button per snapshot (after a confirmation). The CSRF
    token comes from <body data-csrf> (common.js's api() sends it); texts and URLs from the
    section's data- attributes. No inline script, no HTML built from the server's strings. */
-import { api, confirmDialog, el, notice, setBusy, showResult, size } from './common.js';
+import { api, confirmThenRun, el, onSubmit, size, textsOf } from './common.js';
 
 var section = document.querySelector('[data-snapshots]');
-var texts = section ? JSON.parse(section.getAttribute('data-texts') || '{}') : {};
+var tx = textsOf(section);
 var urls = section ? JSON.parse(section.getAttribute('data-urls') || '{}') : {};
 var loaded = false;
-
-function tx(key, params) {
-  var text = texts[key] || key;
-  Object.keys(params || {}).forEach(function (name) {
-    text = text.split('{' + name + '}').join(String(params[name]));
-  });
-  return text;
-}
 
 function part(selector) {
   return section.querySelector(selector);
@@ -86,17 +78,13 @@ function load() {
 
 function setupForm() {
   var form = part('[data-snapshot-form]');
-  form.addEventListener('submit', function (event) {
-    event.preventDefault();
-    var button = form.querySelector('button[type=submit]');
-    setBusy(button, true);
+  onSubmit(form, function () {
     var name = form.elements.snapshot.value.trim();
-    api('POST', urls.list, name ? { snapshot: name } : {}).then(function (result) {
-      setBusy(button, false);
+    return api('POST', urls.list, name ? { snapshot: name } : {}).then(function (result) {
       if (result.status === 'success') { form.elements.snapshot.value = ''; }
-      return load().then(function () { showResult(form, result); });
+      return result;
     });
-  });
+  }, load);
 }
 
 function setupButtons() {
@@ -107,15 +95,9 @@ function setupButtons() {
     var restore = button.hasAttribute('data-restore-snapshot');
     var name = button.getAttribute(restore ? 'data-restore-snapshot' : 'data-delete-snapshot');
     var kind = restore ? 'restore' : 'delete';
-    confirmDialog(tx(kind + '_title', { snapshot: name }), [el('p', {}, [tx(kind + '_body')])], tx(kind)).then(function (ok) {
-      if (!ok) { return; }
-      setBusy(button, true);
-      api(restore ? 'POST' : 'DELETE', snapshotUrl(kind, name)).then(function (result) {
-        setBusy(button, false);
-        notice(result);
-        return load();
-      });
-    });
+    confirmThenRun(button, { title: tx(kind + '_title', { snapshot: name }), body: tx(kind + '_body'), ok: tx(kind) }, function () {
+      return api(restore ? 'POST' : 'DELETE', snapshotUrl(kind, name));
+    }, load);
   });
 }
 
