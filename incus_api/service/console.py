@@ -22,10 +22,8 @@ input, str: a JSON control message, None: nothing within the timeout; ``Disconne
 browser left) and ``send(bytes)``.
 """
 import contextlib
-import hashlib
 import json
 import logging
-import re
 import secrets
 import threading
 import time
@@ -33,7 +31,7 @@ from dataclasses import dataclass, field
 
 from ..exceptions import Conflict, Forbidden, Gone, TooManyRequests
 from ..i18n import N_
-from ..store import console_tokens
+from .one_time_links import OneTimeLinks, Refusals, new_token, token_hash, utc, well_formed
 from .suspensions import instance_uuid
 
 log = logging.getLogger(__name__)
@@ -43,22 +41,11 @@ TICKET_SECONDS = 60  # between the page of a one-time link and its WebSocket
 MAX_SESSIONS = 16  # consoles open at once (the server has 32 threads; the dashboard keeps the rest)
 PER_CONTAINER = 2  # consoles open at once on one container (CONSOLE_PER_CONTAINER)
 POLL_SECONDS = 1.0  # how often the relay looks at the idle time, the shell and a stop
-PRUNE_AFTER_SECONDS = 24 * 3600  # spent or expired tokens are deleted after a day
-TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,128}")
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 MAX_INPUT_BYTES = 1024 * 1024  # one message of typed or pasted input
 
 
 class Disconnected(Exception):
     """The browser closed the WebSocket."""
-
-
-def token_hash(token):
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def utc(seconds):
-    return time.strftime(TIME_FORMAT, time.gmtime(seconds))
 
 
 def parse_control(text):
@@ -103,6 +90,11 @@ class ConsoleService:
         self.audit_log = audit_log
         self.idle_timeout = int(config.get("CONSOLE_IDLE_TIMEOUT", 900))
         self.clock = clock
+        self.links = OneTimeLinks(db, "console_tokens", TOKEN_SECONDS, Refusals(
+            invalid=N_("This console link is not valid"),
+            used=N_("This console link has already been used: a link opens the console once. Ask for a new one"),
+            expired=N_("This console link has expired: it had to be opened within {seconds} seconds. Ask for a new one")),
+            lambda: self.clock())  # the service's clock, as it is when asked
         self.max_sessions = max_sessions
         self.per_container = max(1, int(config.get("CONSOLE_PER_CONTAINER", PER_CONTAINER)))
         self.sessions = {}  # id -> Session (None while its shell starts)
@@ -144,33 +136,16 @@ class ConsoleService:
     def create_token(self, name):
         """A new one-time token for ``name``'s console (checked as ``check_open``); only its hash
         is stored. Returns ``(token, seconds it is valid)``."""
-        instance = self.check_open(name)
-        token = secrets.token_urlsafe(32)
-        now = self.clock()
-        console_tokens.add(self.db, token_hash(token), name, instance_uuid(instance), utc(now), utc(now + TOKEN_SECONDS),
-                           prune_before=utc(now - PRUNE_AFTER_SECONDS))
-        return token, TOKEN_SECONDS
+        return self.links.create(name, instance_uuid(self.check_open(name)))
 
     def redeem(self, token):
         """Spend a one-time token: ``(container, ticket for its WebSocket, token id)``. 403 for a
         token that never was, 410 for one used or expired, 404/409 as ``check_open`` (the token
         is not spent then: it can be opened again once the container runs, within its time)."""
-        if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
-            raise Forbidden(N_("This console link is not valid"))
-        digest = token_hash(token)
-        row = console_tokens.find(self.db, digest)
-        if row is None:
-            raise Forbidden(N_("This console link is not valid"))
-        if row["used_at"]:
-            raise Gone(N_("This console link has already been used: a link opens the console once. Ask for a new one"))
-        now = utc(self.clock())
-        if row["expires_at"] <= now:
-            raise Gone(N_("This console link has expired: it had to be opened within {seconds} seconds. Ask for a new one"),
-                       seconds=TOKEN_SECONDS)
+        digest, row = self.links.open(token)
         name = row["container_name"]
         self._same_instance(self.check_open(name), row["instance_uuid"])
-        if not console_tokens.spend(self.db, digest, now):  # another open of the same link was faster
-            raise Gone(N_("This console link has already been used: a link opens the console once. Ask for a new one"))
+        self.links.spend(digest)
         return name, self._ticket(name, f"token:{digest[:12]}", row["instance_uuid"]), digest[:12]
 
     @staticmethod
@@ -181,7 +156,7 @@ class ConsoleService:
             raise Gone(N_("This console link was made for a container that has since been deleted: ask for a new one"))
 
     def _ticket(self, name, actor, uuid=None):
-        ticket = secrets.token_urlsafe(32)
+        ticket = new_token()
         now = self.clock()
         with self.lock:
             self.tickets = {key: value for key, value in self.tickets.items() if value[2] > now}
@@ -191,7 +166,7 @@ class ConsoleService:
     def take_ticket(self, ticket):
         """The ``(container, actor, instance UUID)`` a ticket was given for; it works once. 403
         otherwise; 429 while its container has no console place left (the ticket is kept then)."""
-        if not isinstance(ticket, str) or not TOKEN_PATTERN.fullmatch(ticket):
+        if not well_formed(ticket):
             raise Forbidden(N_("This console link is not valid"))
         with self.lock:
             entry = self.tickets.get(token_hash(ticket))

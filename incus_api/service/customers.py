@@ -13,27 +13,18 @@ Who a customer is stops here: what they may then do goes through the same servic
 routes (power, lifecycle, credentials, NAT, traffic, console), with the container taken from the
 session, never from the request.
 """
-import hashlib
-import re
-import secrets
 import time
 from dataclasses import dataclass
 
-from ..exceptions import Forbidden, Gone, NotFound
+from ..exceptions import Gone, NotFound
 from ..i18n import N_
 from ..store import customer_access as table
-from .console import utc
+from .one_time_links import OneTimeLinks, Refusals, new_token, token_hash, utc, well_formed
 from .suspensions import instance_uuid
 
 LINK_SECONDS = 300  # a link opens nothing after this
-PRUNE_AFTER_SECONDS = 24 * 3600  # spent or expired links are deleted after a day
 TOUCH_SECONDS = 60  # a session's "last seen" is written at most this often
-TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,128}")
 ACTOR_PREFIX = "customer:"
-
-
-def digest(token):
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -55,34 +46,24 @@ class CustomerAccess:
         self.db = db
         self.session_seconds = max(1, int(config.get("CUSTOMER_SESSION_HOURS", 12))) * 3600
         self.clock = clock
+        self.links = OneTimeLinks(db, "customer_links", LINK_SECONDS, Refusals(
+            invalid=N_("This control panel link is not valid"),
+            used=N_("This control panel link has already been used: a link signs in once. "
+                    "Ask your provider's billing panel for a new one"),
+            expired=N_("This control panel link has expired: it had to be opened within {minutes} minutes. "
+                       "Ask your provider's billing panel for a new one")),
+            lambda: self.clock())  # the service's clock, as it is when asked
 
     def create_link(self, name):
         """A new one-time link for ``name``'s customer (404 for an unknown container). Returns
         ``(token, seconds it is valid)``."""
-        instance = self.incus.instance_config(name)
-        token = secrets.token_urlsafe(32)
-        now = self.clock()
-        table.add_link(self.db, digest(token), name, instance_uuid(instance), utc(now), utc(now + LINK_SECONDS),
-                       prune_before=utc(now - PRUNE_AFTER_SECONDS))
-        return token, LINK_SECONDS
+        return self.links.create(name, instance_uuid(self.incus.instance_config(name)))
 
     def redeem(self, token, client_address=None):
         """Spend a link and open its session: ``(session id, container name, seconds it lasts)``.
         403 for a link that never was; 410 for one used, expired, or made for an instance that is
         no more (the container was deleted, or made again under its name)."""
-        if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
-            raise Forbidden(N_("This control panel link is not valid"))
-        link = digest(token)
-        row = table.find_link(self.db, link)
-        if row is None:
-            raise Forbidden(N_("This control panel link is not valid"))
-        if row["used_at"]:
-            raise Gone(N_("This control panel link has already been used: a link signs in once. "
-                          "Ask your provider's billing panel for a new one"))
-        now = self.clock()
-        if row["expires_at"] <= utc(now):
-            raise Gone(N_("This control panel link has expired: it had to be opened within {minutes} minutes. "
-                          "Ask your provider's billing panel for a new one"), minutes=LINK_SECONDS // 60)
+        link, row = self.links.open(token)
         name = row["container_name"]
         try:
             instance = self.incus.instance_config(name)
@@ -90,20 +71,21 @@ class CustomerAccess:
             instance = None
         if instance is None or (row["instance_uuid"] and instance_uuid(instance) != row["instance_uuid"]):
             raise Gone(N_("The container this link was made for no longer exists"))
-        session_id = secrets.token_urlsafe(32)
-        if not table.spend_link_for_session(self.db, link, utc(now), digest(session_id), utc(now + self.session_seconds),
-                                            client_address):
-            raise Gone(N_("This control panel link has already been used: a link signs in once. "
-                          "Ask your provider's billing panel for a new one"))
+        session_id = new_token()
+        now = self.clock()
+        with self.db.transaction() as conn:  # the link spent and its session opened, or neither
+            self.links.spend(link, conn)
+            table.open_session(conn, token_hash(session_id), name, row["instance_uuid"], utc(now),
+                               utc(now + self.session_seconds), client_address)
         return session_id, name, self.session_seconds
 
     def session(self, session_id):
         """The ``Customer`` whose session ``session_id`` is (its cookie's value), or None when it
         is unknown, expired or ended."""
-        if not isinstance(session_id, str) or not TOKEN_PATTERN.fullmatch(session_id):
+        if not well_formed(session_id):
             return None
         now = self.clock()
-        row = table.find_session(self.db, digest(session_id), utc(now))
+        row = table.find_session(self.db, token_hash(session_id), utc(now))
         if row is None:
             return None
         if row["last_seen"] <= utc(now - TOUCH_SECONDS):
