@@ -166,20 +166,23 @@ class Verified(NamedTuple):
     record: dict
     offset: int  # where the export starts in the file
     size: int  # the export's length
-    file_size: int
-    sha256: str  # of the whole file
+    file_size: int | None  # None: not read (``whole_file=False``)
+    sha256: str | None  # of the whole file
 
 
-def verify(path):
-    """The file read once, whole: ``Verified`` (its record, where the export lies, the whole file's
-    size and SHA-256) once the export's bytes match the record's SHA-256; ``BackupFileError`` (400)
-    otherwise."""
+def verify(path, whole_file=True):
+    """``Verified`` (its record, where the export lies, the whole file's size and SHA-256) once the
+    export's bytes match the record's SHA-256; ``BackupFileError`` (400) otherwise. The file is read
+    once, whole; with ``whole_file=False`` only its export is read and hashed (a restore of a file
+    whose own SHA-256 is on record already: a second hash of 1 GiB costs seconds)."""
     record, offset, size = read(path)
-    whole, export = hashlib.sha256(), hashlib.sha256()
-    position = 0
+    whole, export = (hashlib.sha256() if whole_file else None), hashlib.sha256()
+    position, stop = (0, None) if whole_file else (offset, offset + size)
     with open(path, "rb") as source:
-        while chunk := source.read(CHUNK):
-            whole.update(chunk)
+        source.seek(position)
+        while chunk := source.read(CHUNK if stop is None else min(CHUNK, stop - position)):
+            if whole is not None:
+                whole.update(chunk)
             start, end = max(offset - position, 0), min(offset + size - position, len(chunk))
             if start < end:
                 export.update(memoryview(chunk)[start:end])
@@ -187,6 +190,8 @@ def verify(path):
     if position < offset + size or export.hexdigest() != record.get("export_sha256"):
         raise BackupFileError(N_("{file} is damaged: the instance export's SHA-256 does not match its record; "
                                  "nothing was changed"), file=os.path.basename(path))
+    if whole is None:
+        return Verified(record, offset, size, None, None)
     return Verified(record, offset, size, position, whole.hexdigest())
 
 

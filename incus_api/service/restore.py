@@ -48,7 +48,7 @@ class Restorer:
         ``ports="auto"`` takes free pool ports for its forwards. Returns ``{"name", "status",
         "ip", "copy", "nat_rules", "suspended"}``."""
         # 400 for a damaged file; nothing changed. ``verified``: the caller has just read it so.
-        record, offset, size, _, _ = verified or backup_file.verify(path)
+        record, offset, size, _, _ = verified or backup_file.verify(path, whole_file=False)
         target = name or container_name(record["container"])
         copy = target != record["container"]
         if self.incus.exists(target):

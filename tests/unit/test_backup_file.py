@@ -31,6 +31,7 @@ def test_a_file_reads_back_as_written_and_is_a_plain_tar(tmp_path):
     record, offset, size, file_size, sha256 = backup_file.verify(str(path))
     assert record["export_sha256"] == hashlib.sha256(data).hexdigest() and size == len(data)
     assert (file_size, sha256) == backup_file.digest(str(path))  # the one read gives the file's digest too
+    assert backup_file.verify(str(path), whole_file=False) == (record, offset, size, None, None)
     with backup_file.ExportReader(str(path), offset, size) as reader:
         assert len(reader) == len(data) and reader.read() == data
     with tarfile.open(path) as archive:  # what `tar -xf` sees: incus import takes instance.tar.gz as it is
@@ -53,8 +54,9 @@ def test_a_flipped_byte_is_found(tmp_path):
     with open(path, "r+b") as damaged:
         damaged.seek(offset + size - 1)
         damaged.write(bytes([data[-1] ^ 1]))
-    with pytest.raises(BackupFileError, match="SHA-256 does not match"):
-        backup_file.verify(str(path))
+    for whole_file in (True, False):
+        with pytest.raises(BackupFileError, match="SHA-256 does not match"):
+            backup_file.verify(str(path), whole_file=whole_file)
 
 
 @pytest.mark.parametrize("content", [b"", os.urandom(5000), b"not a tar at all" * 100])
@@ -68,8 +70,9 @@ def test_a_foreign_file_is_refused(tmp_path, content):
 def test_a_truncated_file_is_refused(tmp_path):
     path, _ = written(tmp_path)
     path.write_bytes(path.read_bytes()[:1_000_000])
-    with pytest.raises(BackupFileError):
-        backup_file.verify(str(path))
+    for whole_file in (True, False):
+        with pytest.raises(BackupFileError):
+            backup_file.verify(str(path), whole_file=whole_file)
 
 
 def member_tar(tmp_path, record, export=b"data"):
