@@ -63,9 +63,10 @@ class Power:
             log.warning("graceful %s of %s failed (%s); forcing it", action, name, reason)
             try:
                 self.incus.change_state(name, action, force=True)
-            except IncusError as forced:
-                # The graceful stop ended as its wait ran out: the container is where it was asked to be.
-                if action != "stop" or "already stopped" not in forced.reason:
+            except IncusError:
+                # The graceful stop ended as its wait ran out: Incus refuses the forced one, and the
+                # container is where it was asked to be (its state says so, not the refusal's words).
+                if action != "stop" or self._refresh_status(name) != "Stopped":
                     raise
         if action in ("start", "restart"):
             self.nat_sync.follow_restart(name)
