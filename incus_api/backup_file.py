@@ -81,17 +81,6 @@ def write(path, chunks, record):
     return record
 
 
-def digest(path):
-    """``(size, SHA-256 hex)`` of the whole file, read from the disk."""
-    sha = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as source:
-        while chunk := source.read(CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
-    return size, sha.hexdigest()
-
-
 def _members(path):
     try:
         with tarfile.open(path, "r:") as archive:

@@ -285,11 +285,11 @@ class BackupService:
             raise Conflict(N_("Backup {backup_id} is {state}: only a written backup can be restored"),
                            backup_id=backup_id, state=row["state"])
         with self._busy.holding(backup_id):
-            path = self.path_of(row)
+            path, verified = self.path_of(row), None
             if not path.exists():
-                path = self.fetch(row)
+                path, verified = self.fetch(row)
             try:
-                result = self.restorer.restore(str(path), name=name, ports=ports)
+                result = self.restorer.restore(str(path), name=name, ports=ports, verified=verified)
             finally:
                 trim_heap()  # the export streamed to Incus in 4 MiB reads, freed into this thread's arena
         self.audit_log.write("system", "backup.restored", target=result["name"], details={
@@ -297,31 +297,44 @@ class BackupService:
         return result
 
     def fetch(self, row):
-        """The S3 copy of ``row`` downloaded into ``BACKUP_DIR`` and checked against its SHA-256."""
+        """The S3 copy of ``row`` downloaded into ``BACKUP_DIR`` and checked against its SHA-256:
+        ``(path, Verified)``."""
         if self.offsite is None or row["s3_state"] != "ok":
             raise Conflict(N_("Backup {backup_id}'s file is gone from {path} and it has no copy in S3"),
                            backup_id=row["id"], path=str(self.directory))
         self.ensure_directory()
         path = self.path_of(row)
-        got = self.offsite.get(row["s3_key"], str(path))
-        _, sha256 = backup_file.digest(path)
-        if sha256 != row["sha256"] or (got.get("sha256") and got["sha256"] != sha256):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        verified = self._downloaded(row["s3_key"], path, row["sha256"])
+        if verified is None:
             raise BadInput(N_("The S3 copy of backup {backup_id} does not match its SHA-256: it was damaged; nothing "
                               "was changed"), backup_id=row["id"])
         with self.db.transaction() as conn:
             table.set_local(conn, row["id"], True)
-        return path
+        return path, verified
+
+    def _downloaded(self, key, path, sha256=None):
+        """The S3 object ``key`` downloaded to ``path`` and read back once (``backup_file.verify``):
+        its ``Verified``; or None, the file removed, when it is not whole: its SHA-256 is not
+        ``sha256`` (the row's) or the object's metadata's, or its export does not match its record."""
+        got = self.offsite.get(key, str(path))
+        try:
+            verified = backup_file.verify(str(path))
+        except backup_file.BackupFileError:
+            verified = None
+        if verified is None or any(expected and expected != verified.sha256 for expected in (sha256, got.get("sha256"))):
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        return verified
 
     def restore_source(self, source, name=None, ports=None):
         """The CLI's restore, on a host whose database may know nothing: ``source`` is a backup file's
         path, or a key of the S3 store (downloaded into ``BACKUP_DIR`` first). The file is recorded
         as a backup here (``trigger`` import) so that the dashboard lists it."""
-        path = Path(source)
+        path, verified = Path(source), None
         if not path.is_file():
-            path = self._download(source)
-        verified = backup_file.verify(str(path))
+            path, verified = self._download(source)
+        verified = verified or backup_file.verify(str(path))
         record = verified.record
         row = table.by_file(self.db, path.name) if path.parent == self.directory else None
         if row is None and path.parent == self.directory:
@@ -342,17 +355,14 @@ class BackupService:
         file = os.path.basename(key)
         path = self.directory / file
         if path.exists():
-            return path
+            return path, None
         if self.offsite.head(file) is None:
             raise NotFound(N_("The S3 store has no backup {key}"), key=key)
-        got = self.offsite.get(file, str(path))
-        _, sha256 = backup_file.digest(path)
-        if got.get("sha256") and got["sha256"] != sha256:
-            with contextlib.suppress(OSError):
-                path.unlink()
+        verified = self._downloaded(file, path)
+        if verified is None:
             raise BadInput(N_("The S3 copy {key} does not match its SHA-256: it was damaged; nothing was changed"),
                            key=key)
-        return path
+        return path, verified
 
     # -- the schedule -----------------------------------------------------------------------
 

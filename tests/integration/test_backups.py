@@ -3,13 +3,16 @@ byte for byte with the plan, the address, the forwards (carrying traffic), the p
 traffic plan and this period's use, and a suspension; a restore under a new name is a copy; taken
 ports are listed (409) or moved (ports=auto); a damaged file is refused and changes nothing; a
 restore on a host whose database is empty (the CLI) brings everything back; BACKUP_KEEP prunes."""
+import hashlib
 import json
 import os
 import secrets
+from pathlib import Path
 
 import pytest
 
 from incus_api import backup_file
+from incus_api.exceptions import BadInput
 
 from ..conftest import incus_cli, wait_for_ipv4
 from .test_snapshots import create, in_container, own
@@ -61,7 +64,7 @@ def test_a_container_comes_back_whole_after_backup_delete_restore(app, api, cont
     done = backup(app, api, name)
     path = os.path.join(app.config["BACKUP_DIR"], done["file"])
     assert oct(os.stat(app.config["BACKUP_DIR"]).st_mode & 0o777) == "0o700"
-    assert done["size"] == os.path.getsize(path) and done["sha256"] == backup_file.digest(path)[1]
+    assert done["size"] == os.path.getsize(path) and done["sha256"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
     assert done["stored"] == ["local"] and done["container"] == name and done["error"] is None
     record = backup_file.verify(path).record
     assert record["container"] == name and record["address"] == sale["ip"]
@@ -295,6 +298,26 @@ def test_an_s3_round_trip(app, api, container_name, busybox_image, s3_server, tm
         result = empty.test_cli_runner().invoke(args=["restore", done["s3_key"], "--name", other_copy])
         assert result.exit_code == 0, result.output
         assert in_container(other_copy, "cat /root/mark") == "offsite"
+
+        # A damaged S3 copy (one byte of the export flipped, its metadata the original's SHA-256): the
+        # restore and the CLI refuse it, keep no file of it and make nothing.
+        local = backups.directory / done["file"]
+        _, offset, size = backup_file.read(str(local))
+        damaged = tmp_path / "damaged.tar"
+        data = bytearray(local.read_bytes())
+        data[offset + size // 2] ^= 0xFF
+        damaged.write_bytes(bytes(data))
+        store.put(str(damaged), done["s3_key"], done["sha256"])
+        os.unlink(local)
+        broken = container_name()
+        with pytest.raises(BadInput, match="does not match its SHA-256"):
+            backups.restore(done["id"], name=broken)
+        assert not local.exists()
+        os.unlink(empty.extensions["incus_api"].services.backups.directory / done["file"])
+        result = empty.test_cli_runner().invoke(args=["restore", done["s3_key"], "--name", broken])
+        assert result.exit_code != 0 and "does not match its SHA-256" in result.output, result.output
+        assert not (empty.extensions["incus_api"].services.backups.directory / done["file"]).exists()
+        assert incus_cli("info", broken, check=False).returncode != 0
 
         backups.delete(done["id"])
         assert store.head(done["s3_key"]) is None
